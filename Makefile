@@ -5,7 +5,7 @@ CARGO ?= cargo
 # libtorch on CPU: one OpenMP thread per process (two threads on two cores are ~18x slower).
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 RUST_BACKTRACE=1
 
-.PHONY: setup build test demo fmt lint bench clean-cache
+.PHONY: setup build test demo fmt lint bench fuzz clean-cache
 
 setup:
 	@scripts/setup.sh
@@ -29,6 +29,10 @@ lint: setup
 
 bench: setup
 	$(TEST_ENV) $(CARGO) bench -p compression --bench codec
+
+# FUZZ_SECONDS=N to fuzz longer than a minute.
+fuzz: setup
+	scripts/fuzz.sh
 
 clean-cache:
 	rm -rf $(CACHE)

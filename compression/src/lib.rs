@@ -24,17 +24,22 @@
 //! - [`wire`], [`signature`]: bytes on the wire and their authentication.
 
 pub mod aggregate;
+#[cfg(feature = "torch")]
 pub mod codec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod geometry;
 pub mod manifest;
 pub mod native;
 pub mod quant;
 pub mod signature;
 pub mod sparse;
+#[cfg(feature = "torch")]
 pub mod tensor_ops;
 pub mod wire;
 
 pub use aggregate::Aggregation;
+#[cfg(feature = "torch")]
 pub use codec::{Backend, Codec, CodecError};
 pub use geometry::ChunkGeometry;
 pub use manifest::{Manifest, ParamSpec};

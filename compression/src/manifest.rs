@@ -15,6 +15,9 @@ pub type Blake2b256 = Blake2b<U32>;
 pub const MAX_NAME_LEN: usize = 1024;
 /// Highest tensor rank the wire format accepts.
 pub const MAX_RANK: usize = 8;
+/// Most elements a model may have (2^48, ~281 trillion): keeps every size derived from a manifest
+/// far from overflow, whatever a payload's parameter table declares.
+pub const MAX_MODEL_ELEMENTS: usize = 1 << 48;
 
 /// One parameter: its stable name and shape.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -38,6 +41,8 @@ pub enum ManifestError {
     DimensionTooLarge(String),
     #[error("the manifest has no parameters")]
     Empty,
+    #[error("the model has more than {MAX_MODEL_ELEMENTS} elements")]
+    TooLarge,
 }
 
 /// The ordered parameters of a model plus the codec constants that fix their chunk geometry.
@@ -62,6 +67,7 @@ impl Manifest {
         }
         let mut names = std::collections::HashSet::new();
         let mut geometry = Vec::with_capacity(params.len());
+        let mut total = 0usize;
         for p in &params {
             if p.name.len() > MAX_NAME_LEN {
                 return Err(ManifestError::NameTooLong(p.name.len()));
@@ -75,10 +81,10 @@ impl Manifest {
             if !names.insert(p.name.as_str()) {
                 return Err(ManifestError::Duplicate(p.name.clone()));
             }
-            geometry.push(
-                ChunkGeometry::new(&p.shape, target_chunk, topk)
-                    .map_err(|e| ManifestError::Geometry(p.name.clone(), e))?,
-            );
+            let g = ChunkGeometry::new(&p.shape, target_chunk, topk)
+                .map_err(|e| ManifestError::Geometry(p.name.clone(), e))?;
+            total = total.checked_add(g.numel()).filter(|&t| t <= MAX_MODEL_ELEMENTS).ok_or(ManifestError::TooLarge)?;
+            geometry.push(g);
         }
         Ok(Self { params, geometry, target_chunk, topk })
     }
