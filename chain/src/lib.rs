@@ -1,0 +1,2 @@
+//! The chain side of covenant-rs.
+pub mod devnet;
