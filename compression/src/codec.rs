@@ -1,15 +1,17 @@
 //! The codec on tensors: one entry point per operation, running on the parameter's device.
 //!
 //! CPU tensors go through the fused kernels of [`crate::native`]; tensors on other devices (CUDA)
-//! through the torch operations of [`crate::tensor_ops`]. Both implement the same math and agree
+//! through the torch operations of [`crate::tensor_ops`] (whose [`DevicePlan`] also batches a
+//! whole model, which is what GPU miners and validators use). Both implement the same math and agree
 //! with templar's reference vectors; [`Backend`] can force one for testing and benchmarking.
 
 use tch::{Device, Kind, TchError, Tensor};
 
 use crate::aggregate::Aggregation;
 use crate::geometry::{ChunkGeometry, GeometryError, DEFAULT_TARGET_CHUNK, DEFAULT_TOPK};
+use crate::native;
 use crate::sparse::SparseParam;
-use crate::{native, tensor_ops};
+use crate::tensor_ops::{DeviceBatch, DevicePlan};
 
 /// Production error-feedback decay (templar `momentum_decay`).
 pub const DEFAULT_DECAY: f32 = 0.95;
@@ -148,7 +150,9 @@ impl Codec {
             let delta = host_slice(&delta, "delta")?;
             Ok(native::compress(delta, host_slice_mut(ef, "error feedback")?, g, self.decay))
         } else {
-            Ok(tensor_ops::compress(delta, ef, g, self.decay)?.download()?)
+            let plan = DevicePlan::new(&[g], ef.device())?;
+            let batch = plan.compress(&[delta], std::slice::from_mut(ef), self.decay)?;
+            Ok(plan.download(&batch)?.remove(0))
         }
     }
 
@@ -163,8 +167,8 @@ impl Codec {
             native::decompress(sparse, host_slice_mut(&mut out, "output")?);
             Ok(out)
         } else {
-            let on_device = tensor_ops::DeviceSparse::upload(sparse, device)?;
-            Ok(tensor_ops::decompress(&on_device)?.f_view(shape)?)
+            let plan = DevicePlan::new(&[g], device)?;
+            Ok(plan.decompress(&plan.upload(&[sparse])?)?.remove(0).f_view(shape)?)
         }
     }
 
@@ -188,10 +192,10 @@ impl Codec {
             native::aggregate(peers, mode, host_slice_mut(&mut out, "output")?);
             Ok(out)
         } else {
-            let uploaded =
-                peers.iter().map(|p| tensor_ops::DeviceSparse::upload(p, device)).collect::<Result<Vec<_>, _>>()?;
-            let refs: Vec<&tensor_ops::DeviceSparse> = uploaded.iter().collect();
-            Ok(tensor_ops::aggregate(&refs, mode)?.f_view(shape)?)
+            let plan = DevicePlan::new(&[g], device)?;
+            let uploaded = peers.iter().map(|p| plan.upload(&[p])).collect::<Result<Vec<_>, _>>()?;
+            let refs: Vec<&DeviceBatch> = uploaded.iter().collect();
+            Ok(plan.aggregate(&refs, mode)?.remove(0).f_view(shape)?)
         }
     }
 }

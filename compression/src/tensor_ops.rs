@@ -1,9 +1,15 @@
-//! The codec as torch tensor operations, for parameters on any device (CUDA in production).
+//! The codec as torch tensor operations, batched over a whole model, for parameters on any device
+//! (CUDA in production).
 //!
-//! Same algorithm as [`crate::native`], expressed so that the dense work stays on the parameter's
-//! device and no chunked copy of the parameter is kept: the error-feedback buffer stays in the
-//! parameter's layout, kept values are addressed by their row-major offset, and the buffer is
-//! corrected only at those offsets (`put_` with accumulation, which is exactly `e − deq` there).
+//! Kernel launches, not bandwidth, dominate a per-parameter implementation on a GPU: a 1B model has
+//! ~150 tensors and the algorithm ~35 small operations per tensor. Here parameters that share a chunk
+//! shape form a *group*: each group's chunks of `|e|` are written into one buffer and go through one
+//! top-k, one sort and one set of statistics kernels (segment sums keyed by a per-row member index);
+//! only the error-feedback update, the `|e|` copy, the gather of kept values and the EF correction run
+//! per parameter. The error-feedback buffers stay in the parameters' layout and are corrected only at
+//! the kept offsets (`put_` with accumulation, i.e. exactly `e − deq` there).
+//!
+//! The same math as [`crate::native`]; statistics accumulate in f64 as there.
 
 use tch::{Device, Kind, TchError, Tensor};
 
@@ -12,174 +18,361 @@ use crate::geometry::ChunkGeometry;
 use crate::quant::{QuantParams, LEVELS};
 use crate::sparse::SparseParam;
 
-/// A compressed parameter whose indices and codes live on a device.
+/// Parameters that share chunk shape `(h, w)` and `k`, processed together.
 #[derive(Debug)]
-pub struct DeviceSparse {
-    pub geometry: ChunkGeometry,
-    /// `(num_chunks, k)` int64 local indices, increasing within each chunk.
-    pub local: Tensor,
-    /// `(num_chunks, k)` uint8 codes.
-    pub codes: Tensor,
-    /// f32 scalars (0-d) and the f32[4] lookup table.
-    pub shift: Tensor,
-    pub scale: Tensor,
-    pub lookup: Tensor,
+struct Group {
+    h: usize,
+    w: usize,
+    k: usize,
+    /// Parameter indices (into the plan's geometry) of the members, in order.
+    members: Vec<usize>,
+    /// First chunk row of each member in the group's row space.
+    row_start: Vec<usize>,
+    /// First element of each member in the group's dense output.
+    elem_start: Vec<usize>,
+    rows: usize,
+    elems: usize,
+    /// Per chunk row: member index (0..members), int64.
+    row_member: Tensor,
+    /// Per chunk row: offset of the chunk's first element within its parameter, int64.
+    row_origin: Tensor,
+    /// Per chunk row: offset of the chunk's first element within the group's dense output, int64.
+    row_out: Tensor,
+    /// Per chunk row: the parameter's row length (columns), int64.
+    row_cols: Tensor,
+    /// Kept values per member, f64.
+    kept: Tensor,
 }
 
-fn dims(g: &ChunkGeometry) -> [i64; 4] {
-    [g.chunk_rows() as i64, g.h as i64, g.chunk_cols() as i64, g.w as i64]
-}
-
-/// Row-major offsets into the parameter of `local` indices, shape `(num_chunks, k)`.
-fn offsets(g: &ChunkGeometry, local: &Tensor) -> Result<Tensor, TchError> {
-    let device = local.device();
-    let chunk = Tensor::f_arange(g.num_chunks() as i64, (Kind::Int64, device))?;
-    let row = chunk.f_floor_divide_scalar(g.chunk_cols() as i64)?;
-    let col = chunk.f_remainder(g.chunk_cols() as i64)?;
-    let origin = row.f_mul_scalar((g.h * g.cols) as i64)?.f_add(&col.f_mul_scalar(g.w as i64)?)?.f_unsqueeze(1)?;
-    let within =
-        local.f_floor_divide_scalar(g.w as i64)?.f_mul_scalar(g.cols as i64)?.f_add(&local.f_remainder(g.w as i64)?)?;
-    origin.f_add(&within)
-}
-
-impl DeviceSparse {
-    /// Dequantized values, `(num_chunks, k)` f32: `lookup[q] + shift`.
-    pub fn values(&self) -> Result<Tensor, TchError> {
-        let q = self.codes.f_to_kind(Kind::Int64)?;
-        self.lookup.f_take(&q)?.f_add(&self.shift)
+impl Group {
+    fn totalk(&self) -> usize {
+        self.h * self.w
     }
 
-    /// Copies a host [`SparseParam`] to `device`.
-    pub fn upload(sparse: &SparseParam, device: Device) -> Result<Self, TchError> {
-        let g = sparse.geometry;
-        let shape = [g.num_chunks() as i64, g.k as i64];
-        let local: Vec<i16> = sparse.indices.iter().map(|&i| i as i16).collect();
-        let local = Tensor::f_from_slice(&local)?.f_to_device(device)?.f_to_kind(Kind::Int64)?.f_view(shape)?;
-        let codes = Tensor::f_from_slice(&sparse.codes)?.f_to_device(device)?.f_view(shape)?;
-        let q = sparse.quant;
-        Ok(Self {
-            geometry: g,
-            local,
-            codes,
-            shift: Tensor::f_from_slice(&[q.shift])?.f_to_device(device)?.f_squeeze()?,
-            scale: Tensor::f_from_slice(&[q.scale])?.f_to_device(device)?.f_squeeze()?,
-            lookup: Tensor::f_from_slice(&q.lookup)?.f_to_device(device)?,
-        })
+    fn keeps_all(&self) -> bool {
+        self.k == self.totalk()
     }
 
-    /// Copies to host memory.
-    pub fn download(&self) -> Result<SparseParam, TchError> {
-        let to_vec_u16 = |t: &Tensor| -> Result<Vec<u16>, TchError> {
-            let t = t.f_to_kind(Kind::Int16)?.f_to_device(Device::Cpu)?.f_contiguous()?;
-            let v: Vec<i16> = Vec::try_from(t.f_flatten(0, -1)?)?;
-            Ok(v.into_iter().map(|i| i as u16).collect())
+    /// Offsets of `local` indices `(…, rows, k)` relative to per-row `origin`s.
+    fn offsets(&self, local: &Tensor, origin: &Tensor) -> Result<Tensor, TchError> {
+        let w = self.w as i64;
+        local
+            .f_floor_divide_scalar(w)?
+            .f_mul(&self.row_cols.f_unsqueeze(1)?)?
+            .f_add(&local.f_remainder(w)?)?
+            .f_add(&origin.f_unsqueeze(-1)?)
+    }
+}
+
+/// The static part of the batched codec for one model on one device: the grouping of its
+/// parameters and the per-row index tensors, built once and reused every window.
+#[derive(Debug)]
+pub struct DevicePlan {
+    device: Device,
+    geometry: Vec<ChunkGeometry>,
+    groups: Vec<Group>,
+}
+
+/// A model's compressed update with its indices and codes on a device.
+#[derive(Debug)]
+pub struct DeviceBatch {
+    groups: Vec<GroupData>,
+}
+
+#[derive(Debug)]
+struct GroupData {
+    /// `(rows, k)` int64 local indices, increasing within each row (chunk).
+    local: Tensor,
+    /// `(rows, k)` uint8 codes.
+    codes: Tensor,
+    /// Per member, f32.
+    shift: Tensor,
+    scale: Tensor,
+    /// `(members, 4)` f32.
+    lookup: Tensor,
+}
+
+fn i64_tensor(v: &[i64], device: Device) -> Result<Tensor, TchError> {
+    Tensor::f_from_slice(v)?.f_to_device(device)
+}
+
+impl DevicePlan {
+    /// A plan for parameters of `geometry` (in model order) on `device`.
+    pub fn new(geometry: &[ChunkGeometry], device: Device) -> Result<Self, TchError> {
+        let mut keys: Vec<(usize, usize, usize)> = Vec::new();
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        for (p, g) in geometry.iter().enumerate() {
+            let key = (g.h, g.w, g.k);
+            let gi = keys.iter().position(|&k| k == key).unwrap_or_else(|| {
+                keys.push(key);
+                members.push(Vec::new());
+                keys.len() - 1
+            });
+            members[gi].push(p);
+        }
+        let mut groups = Vec::with_capacity(keys.len());
+        for ((h, w, k), members) in keys.into_iter().zip(members) {
+            let (mut row_member, mut row_origin, mut row_out, mut row_cols) = (vec![], vec![], vec![], vec![]);
+            let (mut row_start, mut elem_start, mut kept) = (vec![], vec![], vec![]);
+            let (mut rows, mut elems) = (0usize, 0usize);
+            for (m, &p) in members.iter().enumerate() {
+                let g = &geometry[p];
+                row_start.push(rows);
+                elem_start.push(elems);
+                kept.push(g.kept() as f64);
+                for c in 0..g.num_chunks() {
+                    let origin = g.chunk_origin(c);
+                    row_member.push(m as i64);
+                    row_origin.push(origin as i64);
+                    row_out.push((elems + origin) as i64);
+                    row_cols.push(g.cols as i64);
+                }
+                rows += g.num_chunks();
+                elems += g.numel();
+            }
+            groups.push(Group {
+                h,
+                w,
+                k,
+                row_start,
+                elem_start,
+                rows,
+                elems,
+                row_member: i64_tensor(&row_member, device)?,
+                row_origin: i64_tensor(&row_origin, device)?,
+                row_out: i64_tensor(&row_out, device)?,
+                row_cols: i64_tensor(&row_cols, device)?,
+                kept: Tensor::f_from_slice(&kept)?.f_to_device(device)?,
+                members,
+            });
+        }
+        Ok(Self { device, geometry: geometry.to_vec(), groups })
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    pub fn geometry(&self) -> &[ChunkGeometry] {
+        &self.geometry
+    }
+
+    /// Error feedback and compression of every parameter (see [`crate::native::compress`]):
+    /// `efs[p] ← decay·efs[p] + deltas[p]`, select and quantize, `efs[p] ← efs[p] − transmitted`.
+    ///
+    /// `efs` must be contiguous f32 tensors on the plan's device with the parameters' shapes; the
+    /// caller has checked shapes, kinds and finiteness.
+    pub fn compress(&self, deltas: &[&Tensor], efs: &mut [Tensor], decay: f32) -> Result<DeviceBatch, TchError> {
+        // Two rounded ops, as templar's `mul_(decay).add_(grad)`.
+        for (e, d) in efs.iter_mut().zip(deltas) {
+            let _ = e.f_mul_scalar_(decay as f64)?;
+            let _ = e.f_add_(&d.f_view_as(e)?)?;
+        }
+        let mut out = Vec::with_capacity(self.groups.len());
+        for group in &self.groups {
+            out.push(self.compress_group(group, efs)?);
+        }
+        Ok(DeviceBatch { groups: out })
+    }
+
+    fn compress_group(&self, g: &Group, efs: &mut [Tensor]) -> Result<GroupData, TchError> {
+        let (rows, k, totalk) = (g.rows as i64, g.k as i64, g.totalk() as i64);
+        let local = if g.keeps_all() {
+            Tensor::f_arange(totalk, (Kind::Int64, self.device))?.f_expand([rows, k], false)?.f_contiguous()?
+        } else {
+            // |e| of every member's chunks, one chunk per row of a single buffer.
+            let magnitude = Tensor::f_empty([rows, totalk], (Kind::Float, self.device))?;
+            for (m, &p) in g.members.iter().enumerate() {
+                let geo = &self.geometry[p];
+                let (y, x) = (geo.chunk_rows() as i64, geo.chunk_cols() as i64);
+                let chunked = efs[p].f_view([y, g.h as i64, x, g.w as i64])?.f_permute([0, 2, 1, 3])?;
+                let slot =
+                    magnitude.f_narrow(0, g.row_start[m] as i64, y * x)?.f_view([y, x, g.h as i64, g.w as i64])?;
+                let _ = chunked.f_abs_out(&slot)?;
+            }
+            magnitude.f_topk(k, -1, true, false)?.1.f_sort(-1, false)?.0
         };
-        let scalar =
-            |t: &Tensor| -> Result<f32, TchError> { t.f_to_device(Device::Cpu)?.f_double_value(&[]).map(|v| v as f32) };
-        let lookup: Vec<f32> = Vec::try_from(self.lookup.f_to_device(Device::Cpu)?)?;
-        let codes: Vec<u8> = Vec::try_from(self.codes.f_to_device(Device::Cpu)?.f_contiguous()?.f_flatten(0, -1)?)?;
-        Ok(SparseParam {
-            geometry: self.geometry,
-            indices: to_vec_u16(&self.local)?,
-            codes,
-            quant: QuantParams {
-                shift: scalar(&self.shift)?,
-                scale: scalar(&self.scale)?,
-                lookup: [lookup[0], lookup[1], lookup[2], lookup[3]],
-            },
-        })
-    }
-}
-
-/// Error feedback and compression of one parameter (see [`crate::native::compress`]).
-///
-/// `ef` must be contiguous f32 on the same device as `delta`; it is updated in place.
-pub fn compress(delta: &Tensor, ef: &mut Tensor, g: ChunkGeometry, decay: f32) -> Result<DeviceSparse, TchError> {
-    let device = ef.device();
-    // Two rounded ops, as templar's `mul_(decay).add_(grad)`.
-    let _ = ef.f_mul_scalar_(decay as f64)?;
-    let _ = ef.f_add_(&delta.f_view_as(ef)?)?;
-    let flat = ef.f_view([-1])?;
-    let rows = (g.num_chunks()) as i64;
-    let local = if g.keeps_all() {
-        Tensor::f_arange(g.totalk() as i64, (Kind::Int64, device))?.f_expand([rows, g.k as i64], false)?
-    } else {
-        // |e| in chunk layout (y, x, h, w), written once into a contiguous buffer.
-        let [y, h, x, w] = dims(&g);
-        let chunked = flat.f_view([y, h, x, w])?.f_permute([0, 2, 1, 3])?;
-        let magnitude = Tensor::f_empty([y, x, h, w], (Kind::Float, device))?;
-        let magnitude = chunked.f_abs_out(&magnitude)?;
-        let (_, local) = magnitude.f_view([rows, g.totalk() as i64])?.f_topk(g.k as i64, -1, true, false)?;
-        local.f_sort(-1, false)?.0
-    };
-    let at = offsets(&g, &local)?;
-    let values = flat.f_take(&at)?;
-    // Quantization statistics over all kept values (f32, as torch computes them in templar).
-    let n = values.numel() as f64;
-    let shift = values.f_mean(Kind::Float)?;
-    let centred = values.f_sub(&shift)?;
-    let std = centred.f_norm()?.f_div_scalar((n - 1.0).sqrt())?;
-    let scale = std.f_mul_scalar(6.0)?.f_div_scalar(LEVELS as f64)?;
-    let usable = scale.f_isfinite()?.f_logical_and(&scale.f_ne(0.0)?)?;
-    let scale = scale.f_where_scalarother(&usable, 1.0)?;
-    let q = centred
-        .f_div(&scale)?
-        .f_add_scalar(2.0)?
-        .f_round()?
-        .f_clamp(0.0, (LEVELS - 1) as f64)?
-        .f_to_kind(Kind::Int64)?;
-    let flat_q = q.f_flatten(0, -1)?;
-    let sums =
-        Tensor::f_zeros([LEVELS as i64], (Kind::Float, device))?.f_index_add(0, &flat_q, &centred.f_flatten(0, -1)?)?;
-    let counts = flat_q.f_bincount::<Tensor>(None, LEVELS as i64)?.f_to_kind(Kind::Float)?;
-    let lookup = sums.f_div(&counts.f_clamp_min(1.0)?)?;
-    let sparse = DeviceSparse { geometry: g, local, codes: q.f_to_kind(Kind::Uint8)?, shift, scale, lookup };
-    // e ← e − transmitted, only where something was transmitted.
-    let mut flat = flat;
-    let _ = flat.f_put_(&at.f_flatten(0, -1)?, &sparse.values()?.f_neg()?.f_flatten(0, -1)?, true)?;
-    Ok(sparse)
-}
-
-/// The dense transmitted update of one parameter, as a `(rows·cols)` f32 vector on its device.
-pub fn decompress(sparse: &DeviceSparse) -> Result<Tensor, TchError> {
-    let g = sparse.geometry;
-    let mut out = Tensor::f_zeros([g.numel() as i64], (Kind::Float, sparse.local.device()))?;
-    let at = offsets(&g, &sparse.local)?.f_flatten(0, -1)?;
-    let _ = out.f_put_(&at, &sparse.values()?.f_flatten(0, -1)?, false)?;
-    Ok(out)
-}
-
-/// Aggregates peers' updates of one parameter into a `(rows·cols)` f32 vector on their device.
-pub fn aggregate(peers: &[&DeviceSparse], mode: Aggregation) -> Result<Tensor, TchError> {
-    let first = peers.first().ok_or_else(|| TchError::Kind("aggregate of no peers".into()))?;
-    let g = first.geometry;
-    let device = first.local.device();
-    let mut at = Vec::with_capacity(peers.len());
-    let mut values = Vec::with_capacity(peers.len());
-    for p in peers {
-        at.push(offsets(&g, &p.local)?.f_flatten(0, -1)?);
-        values.push(p.values()?.f_flatten(0, -1)?);
-    }
-    let at = Tensor::f_cat(&at, 0)?;
-    match mode {
-        Aggregation::MedianClippedMean => {
-            let norms = Tensor::f_stack(&values.iter().map(|v| v.f_norm()).collect::<Result<Vec<_>, _>>()?, 0)?;
-            let median = norms.f_median()?;
-            let clip = median.f_div(&norms.f_add_scalar(CLIP_EPSILON as f64)?)?.f_clamp_max(1.0)?;
-            let clipped = values
+        let at = g.offsets(&local, &g.row_origin)?;
+        let values = Tensor::f_cat(
+            &g.members
                 .iter()
                 .enumerate()
-                .map(|(i, v)| v.f_mul(&clip.f_get(i as i64)?))
-                .collect::<Result<Vec<_>, _>>()?;
-            let clipped = Tensor::f_cat(&clipped, 0)?;
-            let mut out = Tensor::f_zeros([g.numel() as i64], (Kind::Float, device))?;
-            let _ = out.f_internal_scatter_reduce_(0, &at, &clipped, "mean", false)?;
-            Ok(out)
+                .map(|(m, &p)| efs[p].f_view([-1])?.f_take(&self.member_rows(g, m, &at)?))
+                .collect::<Result<Vec<_>, _>>()?,
+            0,
+        )?;
+        // Per-member statistics over all kept values, accumulated in f64.
+        let members = g.members.len() as i64;
+        let zeros = |n: i64| Tensor::f_zeros([n], (Kind::Double, self.device));
+        let sum = zeros(members)?.f_index_add(0, &g.row_member, &values.f_sum_dim_intlist(-1, false, Kind::Double)?)?;
+        let shift = sum.f_div(&g.kept)?.f_to_kind(Kind::Float)?;
+        let centred = values.f_sub(&shift.f_index_select(0, &g.row_member)?.f_unsqueeze(1)?)?;
+        let sq = centred.f_to_kind(Kind::Double)?.f_square()?.f_sum_dim_intlist(-1, false, Kind::Double)?;
+        let norm = zeros(members)?.f_index_add(0, &g.row_member, &sq)?.f_sqrt()?.f_to_kind(Kind::Float)?;
+        let std = norm.f_div(&g.kept.f_sub_scalar(1.0)?.f_sqrt()?.f_to_kind(Kind::Float)?)?;
+        let scale = std.f_mul_scalar(6.0)?.f_div_scalar(LEVELS as f64)?;
+        let usable = scale.f_isfinite()?.f_logical_and(&scale.f_ne(0.0)?)?;
+        let scale = scale.f_where_scalarother(&usable, 1.0)?;
+        let q = centred
+            .f_div(&scale.f_index_select(0, &g.row_member)?.f_unsqueeze(1)?)?
+            .f_add_scalar(2.0)?
+            .f_round()?
+            .f_clamp(0.0, (LEVELS - 1) as f64)?
+            .f_to_kind(Kind::Int64)?;
+        let bin = g.row_member.f_unsqueeze(1)?.f_mul_scalar(LEVELS as i64)?.f_add(&q)?.f_flatten(0, -1)?;
+        let bin_sum = zeros(members * LEVELS as i64)?.f_index_add(
+            0,
+            &bin,
+            &centred.f_flatten(0, -1)?.f_to_kind(Kind::Double)?,
+        )?;
+        let bin_count = zeros(members * LEVELS as i64)?.f_index_add(
+            0,
+            &bin,
+            &Tensor::f_ones([bin.numel() as i64], (Kind::Double, self.device))?,
+        )?;
+        let lookup = bin_sum.f_div(&bin_count.f_clamp_min(1.0)?)?.f_to_kind(Kind::Float)?;
+        // e ← e − transmitted at the kept offsets only.
+        let deq =
+            lookup.f_take(&bin)?.f_view([rows, k])?.f_add(&shift.f_index_select(0, &g.row_member)?.f_unsqueeze(1)?)?;
+        let minus = deq.f_neg()?;
+        for (m, &p) in g.members.iter().enumerate() {
+            let mut flat = efs[p].f_view([-1])?;
+            let _ = flat.f_put_(&self.member_rows(g, m, &at)?, &self.member_rows(g, m, &minus)?, true)?;
         }
-        Aggregation::Mean => {
-            let all = Tensor::f_cat(&values, 0)?.f_to_kind(Kind::Double)?;
-            let sum = Tensor::f_zeros([g.numel() as i64], (Kind::Double, device))?.f_index_add(0, &at, &all)?;
-            sum.f_div_scalar(peers.len() as f64)?.f_to_kind(Kind::Float)
+        Ok(GroupData {
+            local,
+            codes: q.f_to_kind(Kind::Uint8)?,
+            shift,
+            scale,
+            lookup: lookup.f_view([members, LEVELS as i64])?,
+        })
+    }
+
+    /// Member `m`'s rows of a `(rows, k)` group tensor.
+    fn member_rows(&self, g: &Group, m: usize, t: &Tensor) -> Result<Tensor, TchError> {
+        let rows = self.geometry[g.members[m]].num_chunks() as i64;
+        t.f_narrow(0, g.row_start[m] as i64, rows)
+    }
+
+    /// Copies host [`SparseParam`]s (one per parameter, in model order) to the device.
+    pub fn upload(&self, params: &[&SparseParam]) -> Result<DeviceBatch, TchError> {
+        let mut groups = Vec::with_capacity(self.groups.len());
+        for g in &self.groups {
+            let mut local: Vec<i16> = Vec::with_capacity(g.rows * g.k);
+            let mut codes: Vec<u8> = Vec::with_capacity(g.rows * g.k);
+            let (mut shift, mut scale, mut lookup) = (vec![], vec![], vec![]);
+            for &p in &g.members {
+                let s = params[p];
+                local.extend(s.indices.iter().map(|&i| i as i16));
+                codes.extend_from_slice(&s.codes);
+                shift.push(s.quant.shift);
+                scale.push(s.quant.scale);
+                lookup.extend_from_slice(&s.quant.lookup);
+            }
+            let shape = [g.rows as i64, g.k as i64];
+            groups.push(GroupData {
+                local: Tensor::f_from_slice(&local)?.f_to_device(self.device)?.f_to_kind(Kind::Int64)?.f_view(shape)?,
+                codes: Tensor::f_from_slice(&codes)?.f_to_device(self.device)?.f_view(shape)?,
+                shift: Tensor::f_from_slice(&shift)?.f_to_device(self.device)?,
+                scale: Tensor::f_from_slice(&scale)?.f_to_device(self.device)?,
+                lookup: Tensor::f_from_slice(&lookup)?.f_to_device(self.device)?.f_view([-1, LEVELS as i64])?,
+            });
         }
+        Ok(DeviceBatch { groups })
+    }
+
+    /// Copies a batch to host memory, one [`SparseParam`] per parameter in model order.
+    pub fn download(&self, batch: &DeviceBatch) -> Result<Vec<SparseParam>, TchError> {
+        let mut out: Vec<Option<SparseParam>> = (0..self.geometry.len()).map(|_| None).collect();
+        for (g, data) in self.groups.iter().zip(&batch.groups) {
+            let cpu = |t: &Tensor| t.f_to_device(Device::Cpu)?.f_contiguous()?.f_flatten(0, -1);
+            let local: Vec<i16> = Vec::try_from(cpu(&data.local.f_to_kind(Kind::Int16)?)?)?;
+            let codes: Vec<u8> = Vec::try_from(cpu(&data.codes)?)?;
+            let shift: Vec<f32> = Vec::try_from(cpu(&data.shift)?)?;
+            let scale: Vec<f32> = Vec::try_from(cpu(&data.scale)?)?;
+            let lookup: Vec<f32> = Vec::try_from(cpu(&data.lookup)?)?;
+            for (m, &p) in g.members.iter().enumerate() {
+                let geo = self.geometry[p];
+                let span = g.row_start[m] * g.k..g.row_start[m] * g.k + geo.kept();
+                out[p] = Some(SparseParam {
+                    geometry: geo,
+                    indices: local[span.clone()].iter().map(|&i| i as u16).collect(),
+                    codes: codes[span].to_vec(),
+                    quant: QuantParams {
+                        shift: shift[m],
+                        scale: scale[m],
+                        lookup: [lookup[4 * m], lookup[4 * m + 1], lookup[4 * m + 2], lookup[4 * m + 3]],
+                    },
+                });
+            }
+        }
+        Ok(out.into_iter().map(|p| p.expect("every parameter belongs to a group")).collect())
+    }
+
+    /// Dequantized values `(…, rows, k)` of stacked codes `q` with per-member `lookup`/`shift`
+    /// stacked the same way.
+    fn dequantize(&self, g: &Group, q: &Tensor, lookup: &Tensor, shift: &Tensor) -> Result<Tensor, TchError> {
+        let peers = q.size()[0];
+        let bin = g.row_member.f_unsqueeze(1)?.f_mul_scalar(LEVELS as i64)?.f_add(&q.f_to_kind(Kind::Int64)?)?;
+        let values = lookup.f_view([peers, -1])?.f_gather(1, &bin.f_view([peers, -1])?, false)?.f_view_as(q)?;
+        values.f_add(&shift.f_index_select(1, &g.row_member)?.f_unsqueeze(2)?)
+    }
+
+    /// Aggregates peers' batches into one dense f32 update per parameter (flat, row-major), on
+    /// the plan's device. Returned tensors of one group are views of one buffer.
+    pub fn aggregate(&self, peers: &[&DeviceBatch], mode: Aggregation) -> Result<Vec<Tensor>, TchError> {
+        if peers.is_empty() {
+            return Err(TchError::Kind("aggregate of no peers".into()));
+        }
+        let r = peers.len() as i64;
+        let mut out: Vec<Option<Tensor>> = (0..self.geometry.len()).map(|_| None).collect();
+        for (gi, g) in self.groups.iter().enumerate() {
+            let stack = |f: &dyn Fn(&GroupData) -> &Tensor| {
+                Tensor::f_stack(&peers.iter().map(|b| f(&b.groups[gi])).collect::<Vec<_>>(), 0)
+            };
+            let local = stack(&|d| &d.local)?;
+            let at = g.offsets(&local, &g.row_out.f_unsqueeze(0)?.f_expand([r, g.rows as i64], false)?)?;
+            let at = at.f_flatten(0, -1)?;
+            let values = self.dequantize(g, &stack(&|d| &d.codes)?, &stack(&|d| &d.lookup)?, &stack(&|d| &d.shift)?)?;
+            let dense = match mode {
+                Aggregation::MedianClippedMean => {
+                    let members = g.members.len() as i64;
+                    let sq = values.f_to_kind(Kind::Double)?.f_square()?.f_sum_dim_intlist(-1, false, Kind::Double)?;
+                    let norms = Tensor::f_zeros([r, members], (Kind::Double, self.device))?
+                        .f_index_add(1, &g.row_member, &sq)?
+                        .f_sqrt()?
+                        .f_to_kind(Kind::Float)?;
+                    // torch.median: the lower median for an even count.
+                    let median = norms.f_sort(0, false)?.0.f_select(0, (r - 1) / 2)?;
+                    let clip =
+                        median.f_unsqueeze(0)?.f_div(&norms.f_add_scalar(CLIP_EPSILON as f64)?)?.f_clamp_max(1.0)?;
+                    let clipped = values.f_mul(&clip.f_index_select(1, &g.row_member)?.f_unsqueeze(2)?)?;
+                    let sum = Tensor::f_zeros([g.elems as i64], (Kind::Float, self.device))?.f_index_add(
+                        0,
+                        &at,
+                        &clipped.f_flatten(0, -1)?,
+                    )?;
+                    let count = Tensor::f_zeros([g.elems as i64], (Kind::Float, self.device))?.f_index_add(
+                        0,
+                        &at,
+                        &Tensor::f_ones([at.numel() as i64], (Kind::Float, self.device))?,
+                    )?;
+                    sum.f_div(&count.f_clamp_min(1.0)?)?
+                }
+                Aggregation::Mean => Tensor::f_zeros([g.elems as i64], (Kind::Double, self.device))?
+                    .f_index_add(0, &at, &values.f_flatten(0, -1)?.f_to_kind(Kind::Double)?)?
+                    .f_div_scalar(r as f64)?
+                    .f_to_kind(Kind::Float)?,
+            };
+            for (m, &p) in g.members.iter().enumerate() {
+                out[p] = Some(dense.f_narrow(0, g.elem_start[m] as i64, self.geometry[p].numel() as i64)?);
+            }
+        }
+        Ok(out.into_iter().map(|t| t.expect("every parameter belongs to a group")).collect())
+    }
+
+    /// The dense transmitted update of every parameter (flat, row-major).
+    pub fn decompress(&self, batch: &DeviceBatch) -> Result<Vec<Tensor>, TchError> {
+        self.aggregate(&[batch], Aggregation::Mean)
     }
 }

@@ -238,3 +238,66 @@ fn fuzz_regressions() {
     }
     assert!(seen > 0);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The batched device plan (torch ops, several parameters per group) against the native
+    /// kernels parameter by parameter: same selections, same EF, same aggregates.
+    #[test]
+    fn batched_plan_matches_native_per_parameter(
+        shapes in prop::collection::vec(shape(), 1..6),
+        repeat in 1usize..3,
+        seed in any::<u64>(),
+        peers in 1usize..4,
+    ) {
+        use compression::tensor_ops::{DeviceBatch, DevicePlan};
+        // Repeated shapes land in the same group.
+        let shapes: Vec<Vec<usize>> = shapes.iter().cycle().take(shapes.len() * repeat).cloned().collect();
+        let geometry: Vec<ChunkGeometry> = shapes.iter().map(|s| ChunkGeometry::standard(s).unwrap()).collect();
+        let plan = DevicePlan::new(&geometry, Device::Cpu).unwrap();
+        let mut batches = Vec::new();
+        let mut natives: Vec<Vec<SparseParam>> = Vec::new();
+        for peer in 0..peers {
+            let mut deltas = Vec::new();
+            let mut efs = Vec::new();
+            let mut native_params = Vec::new();
+            for (i, g) in geometry.iter().enumerate() {
+                let s = seed.wrapping_add((peer * 1000 + i) as u64);
+                let delta = values(g.numel(), s, 1e-3);
+                let ef_in = values(g.numel(), s ^ 0xEF, 1e-2);
+                let mut ef = ef_in.clone();
+                native_params.push(native::compress(&delta, &mut ef, *g, 0.95));
+                deltas.push(Tensor::from_slice(&delta));
+                efs.push((Tensor::from_slice(&ef_in), ef));
+            }
+            let delta_refs: Vec<&Tensor> = deltas.iter().collect();
+            let mut ef_tensors: Vec<Tensor> = efs.iter().map(|(t, _)| t.copy()).collect();
+            let batch = plan.compress(&delta_refs, &mut ef_tensors, 0.95).unwrap();
+            let params = plan.download(&batch).unwrap();
+            for (i, (p, n)) in params.iter().zip(&native_params).enumerate() {
+                prop_assert_eq!(&p.indices, &n.indices, "parameter {}", i);
+                let ef_t = Vec::<f32>::try_from(&ef_tensors[i]).unwrap();
+                let tol = 1e-5 * efs[i].1.iter().fold(0f32, |m, v| m.max(v.abs()));
+                prop_assert!(ef_t.iter().zip(&efs[i].1).all(|(a, b)| (a - b).abs() <= tol), "EF of parameter {}", i);
+            }
+            // Upload of the host form gives the same batch back.
+            let again = plan.download(&plan.upload(&params.iter().collect::<Vec<_>>()).unwrap()).unwrap();
+            prop_assert_eq!(&again, &params);
+            batches.push(batch);
+            natives.push(native_params);
+        }
+        let refs: Vec<&DeviceBatch> = batches.iter().collect();
+        for mode in [Aggregation::MedianClippedMean, Aggregation::Mean] {
+            let dense = plan.aggregate(&refs, mode).unwrap();
+            for (i, g) in geometry.iter().enumerate() {
+                let peers_i: Vec<&SparseParam> = natives.iter().map(|n| &n[i]).collect();
+                let mut expect = vec![0f32; g.numel()];
+                native::aggregate(&peers_i, mode, &mut expect);
+                let got = Vec::<f32>::try_from(&dense[i]).unwrap();
+                let tol = 1e-5 * expect.iter().fold(0f32, |m, v| m.max(v.abs()));
+                prop_assert!(got.iter().zip(&expect).all(|(a, b)| (a - b).abs() <= tol), "aggregate of parameter {}", i);
+            }
+        }
+    }
+}
