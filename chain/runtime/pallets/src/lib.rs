@@ -9,3 +9,8 @@ pub mod admin_utils;
 pub mod commitments;
 pub mod runtime_api;
 pub mod subtensor;
+
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;

@@ -1027,12 +1027,8 @@ impl<T: Config> Pallet<T> {
         let pos = commits.iter().position(|c| c.0 == hash).ok_or(Error::<T>::InvalidRevealCommitHashNotMatch)?;
         let reveal_epoch = commits[pos].1.saturating_add(period);
         ensure_ok(epoch >= reveal_epoch, Error::<T>::RevealTooEarly)?;
-        if epoch > reveal_epoch {
-            // Expired: drop it (and every older commit) and report.
-            commits.drain(..=pos);
-            Self::store_commits(netuid, hotkey, commits);
-            return Err(Error::<T>::ExpiredWeightCommit.into());
-        }
+        // Expired (a failed call changes no storage; the next commit drops stale entries).
+        ensure_ok(epoch == reveal_epoch, Error::<T>::ExpiredWeightCommit)?;
         Self::do_set_weights(hotkey, netuid, uids, values, version_key, false)?;
         commits.drain(..=pos);
         Self::store_commits(netuid, hotkey, commits);
