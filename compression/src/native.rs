@@ -75,7 +75,10 @@ pub fn value_norm(sparse: &SparseParam) -> f32 {
 
 /// Aggregates the peers' updates of one parameter into `out` (row-major).
 ///
-/// All peers must share `geometry`; the caller checks that.
+/// Works chunk by chunk and touches only what was sent: the chunk's tile is zeroed, each peer's
+/// values are added at their positions in peer order, and each touched position is divided by its
+/// count once — `(0 + v_p0 + v_p1 + …) / count` in f32, exactly as templar's `scatter_reduce`
+/// "mean". All peers must share `geometry`; the caller checks that.
 pub fn aggregate(peers: &[&SparseParam], mode: Aggregation, out: &mut [f32]) {
     let Some(first) = peers.first() else {
         out.fill(0.0);
@@ -83,60 +86,56 @@ pub fn aggregate(peers: &[&SparseParam], mode: Aggregation, out: &mut [f32]) {
     };
     let g = first.geometry;
     assert_eq!(out.len(), g.numel(), "output does not match the geometry");
-    match mode {
+    // Offset of each local index from its chunk's origin, so the inner loops never divide.
+    let within: Vec<usize> = (0..g.totalk()).map(|l| (l / g.w) * g.cols + l % g.w).collect();
+    let mut counts = vec![0u32; g.totalk()];
+    let levels: Vec<[f32; LEVELS]> = match mode {
         Aggregation::MedianClippedMean => {
             let norms: Vec<f32> = peers.iter().map(|p| value_norm(p)).collect();
             let med = lower_median(&norms);
             // Per peer, the four clipped levels: f32(f32(lookup[q] + shift) · clip).
-            let levels: Vec<[f32; LEVELS]> = peers
-                .iter()
-                .zip(&norms)
-                .map(|(p, &n)| {
-                    let clip = clip_factor(n, med);
-                    p.quant.levels().map(|v| v * clip)
-                })
-                .collect();
-            let mut sums = vec![0f32; g.totalk()];
-            let mut counts = vec![0u32; g.totalk()];
-            for chunk in 0..g.num_chunks() {
-                sums.fill(0.0);
-                counts.fill(0);
-                let span = chunk * g.k..(chunk + 1) * g.k;
-                for (p, lv) in peers.iter().zip(&levels) {
-                    for (&l, &q) in p.indices[span.clone()].iter().zip(&p.codes[span.clone()]) {
-                        sums[l as usize] += lv[q as usize & 3];
-                        counts[l as usize] += 1;
-                    }
+            peers.iter().zip(&norms).map(|(p, &n)| p.quant.levels().map(|v| v * clip_factor(n, med))).collect()
+        }
+        Aggregation::Mean => peers.iter().map(|p| p.quant.levels()).collect(),
+    };
+    // The plain mean sums in f64 and divides by the number of peers, not by the count.
+    let mut sums = match mode {
+        Aggregation::Mean => vec![0f64; g.totalk()],
+        Aggregation::MedianClippedMean => Vec::new(),
+    };
+    let r = peers.len() as f64;
+    for chunk in 0..g.num_chunks() {
+        let origin = g.chunk_origin(chunk);
+        for a in 0..g.h {
+            out[origin + a * g.cols..origin + a * g.cols + g.w].fill(0.0);
+        }
+        let span = chunk * g.k..(chunk + 1) * g.k;
+        for (p, lv) in peers.iter().zip(&levels) {
+            for (&l, &q) in p.indices[span.clone()].iter().zip(&p.codes[span.clone()]) {
+                let l = l as usize;
+                match mode {
+                    Aggregation::MedianClippedMean => out[origin + within[l]] += lv[q as usize & 3],
+                    Aggregation::Mean => sums[l] += lv[q as usize & 3] as f64,
                 }
-                write_tile(&g, chunk, out, |l| if counts[l] == 0 { 0.0 } else { sums[l] / counts[l] as f32 });
+                counts[l] += 1;
             }
         }
-        Aggregation::Mean => {
-            let r = peers.len() as f64;
-            let levels: Vec<[f32; LEVELS]> = peers.iter().map(|p| p.quant.levels()).collect();
-            let mut sums = vec![0f64; g.totalk()];
-            for chunk in 0..g.num_chunks() {
-                sums.fill(0.0);
-                let span = chunk * g.k..(chunk + 1) * g.k;
-                for (p, lv) in peers.iter().zip(&levels) {
-                    for (&l, &q) in p.indices[span.clone()].iter().zip(&p.codes[span.clone()]) {
-                        sums[l as usize] += lv[q as usize & 3] as f64;
+        for p in peers {
+            for &l in &p.indices[span.clone()] {
+                let l = l as usize;
+                if counts[l] == 0 {
+                    continue; // finished through an earlier peer
+                }
+                let o = origin + within[l];
+                match mode {
+                    Aggregation::MedianClippedMean => out[o] /= counts[l] as f32,
+                    Aggregation::Mean => {
+                        out[o] = (sums[l] / r) as f32;
+                        sums[l] = 0.0;
                     }
                 }
-                write_tile(&g, chunk, out, |l| (sums[l] / r) as f32);
+                counts[l] = 0;
             }
-        }
-    }
-}
-
-/// Writes `value(local)` for every element of chunk `chunk` into the row-major `out`.
-#[inline]
-fn write_tile(g: &ChunkGeometry, chunk: usize, out: &mut [f32], value: impl Fn(usize) -> f32) {
-    let origin = g.chunk_origin(chunk);
-    for a in 0..g.h {
-        let row = &mut out[origin + a * g.cols..origin + a * g.cols + g.w];
-        for (b, o) in row.iter_mut().enumerate() {
-            *o = value(a * g.w + b);
         }
     }
 }
