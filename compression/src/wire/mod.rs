@@ -57,9 +57,11 @@ pub enum IndexCoding {
     #[default]
     Packed12,
     /// Rice-coded gaps between sorted indices, per parameter the cheapest Rice parameter
-    /// (≈ 7.5 bits per index for top-64 of 4096); parameters that keep every element send no
-    /// indices; a parameter whose Rice code would be longer than 12 bits per index falls back
-    /// to [`IndexCoding::Packed12`].
+    /// (≈ 7.5 bits per index for top-64 of 4096); a parameter whose Rice code would be longer
+    /// than 12 bits per index falls back to [`IndexCoding::Packed12`].
+    ///
+    /// In both codings, parameters that keep every element of every chunk (1-D parameters whose
+    /// length is a multiple of 64) send no indices at all.
     Entropy,
 }
 
@@ -249,11 +251,12 @@ fn encode_sections(sparse: &SparseParam, coding: IndexCoding) -> Sections {
         bits::pack12(&sparse.indices, &mut indices);
         Sections { index: IndexSection::Packed12, rice: 0, indices, codes }
     };
+    if g.keeps_all() {
+        // Every element of every chunk is sent: the indices carry no information.
+        return Sections { index: IndexSection::Implicit, rice: 0, indices: Vec::new(), codes };
+    }
     match coding {
         IndexCoding::Packed12 => packed(codes),
-        IndexCoding::Entropy if g.keeps_all() => {
-            Sections { index: IndexSection::Implicit, rice: 0, indices: Vec::new(), codes }
-        }
         IndexCoding::Entropy => {
             let (rice, indices) = bits::rice_encode(&sparse.indices, g.k);
             if indices.len() > bits::packed12_len(sparse.indices.len()) {
