@@ -3,6 +3,7 @@
 //! - `encode`: error feedback + top-k + quantization + wire encoding of every parameter;
 //! - `decode`: wire decoding + dense transmitted update of every parameter;
 //! - `aggregate20`: median-clipped mean of 20 peers' payloads into dense updates.
+//!
 //! Each has a `torch-ops` twin: the same algorithm as libtorch operations (`Backend::Torch`) in
 //! the same run, the baseline the native kernels are compared with.
 //!
@@ -104,11 +105,9 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10).throughput(Throughput::Elements(numel));
     let decode_dense = |codec: &Codec, bytes: &[u8]| {
         let d = wire::decode(bytes, &m.manifest).unwrap();
-        d.params
-            .iter()
-            .zip(m.manifest.params())
-            .map(|(s, spec)| codec.decompress(s, &shape(spec), Device::Cpu).unwrap())
-            .count()
+        for (s, spec) in d.params.iter().zip(m.manifest.params()) {
+            let _ = std::hint::black_box(codec.decompress(s, &shape(spec), Device::Cpu).unwrap());
+        }
     };
     g.bench_function("native", |b| b.iter(|| decode_dense(&native, &packed)));
     g.bench_function("native-entropy", |b| b.iter(|| decode_dense(&native, &entropy)));
@@ -130,7 +129,7 @@ fn bench(c: &mut Criterion) {
     let aggregate = |codec: &Codec| {
         for (i, spec) in manifest.params().iter().enumerate() {
             let refs: Vec<&SparseParam> = peers.iter().map(|p| &p.params[i]).collect();
-            std::hint::black_box(
+            let _ = std::hint::black_box(
                 codec.aggregate(&refs, Aggregation::MedianClippedMean, &shape(spec), Device::Cpu).unwrap(),
             );
         }

@@ -121,7 +121,7 @@ mod tests {
         assert_eq!(code(-0.5, 0.0, 1.0), 2); // 1.5 rounds to 2
         assert_eq!(code(0.49, 0.0, 1.0), 2);
         assert_eq!(code(0.5, 0.0, 1.0), 2); // 2.5 rounds to 2
-        assert_eq!(code(1.5, 0.0, 1.0), 4u8.min(3)); // 3.5 rounds to 4, clamped
+        assert_eq!(code(1.5, 0.0, 1.0), 3); // 3.5 rounds to 4, clamped to 3
         assert_eq!(code(100.0, 0.0, 1.0), 3);
     }
 
