@@ -1,0 +1,121 @@
+//! A block and window clock driven by finalized heads.
+//!
+//! `window = block / blocks_per_window` (PROTOCOL.md §1). The clock follows the chain's finalized
+//! block stream in a background task and re-subscribes with back-off when the stream breaks.
+
+use super::Client;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The window a block belongs to.
+pub fn window_of(block: u64, blocks_per_window: u64) -> u64 {
+    block / blocks_per_window.max(1)
+}
+
+/// The first block of a window.
+pub fn window_start(window: u64, blocks_per_window: u64) -> u64 {
+    window.saturating_mul(blocks_per_window.max(1))
+}
+
+/// Follows finalized blocks. Dropping it stops the background task.
+#[derive(Debug)]
+pub struct BlockClock {
+    rx: watch::Receiver<u64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for BlockClock {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl BlockClock {
+    /// Starts following `client`'s finalized blocks, starting from the current finalized block.
+    pub async fn start(client: &Client) -> Result<Self, super::ChainError> {
+        let first = client.finalized_block().await?;
+        let (tx, rx) = watch::channel(first);
+        let client = client.clone();
+        let task = tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                match client.api().stream_blocks().await {
+                    Ok(mut blocks) => {
+                        while let Some(next) = blocks.next().await {
+                            match next {
+                                Ok(b) => {
+                                    backoff = Duration::from_millis(200);
+                                    // Never go backwards (a re-subscription may replay).
+                                    tx.send_if_modified(|cur| {
+                                        let n = b.number();
+                                        if n > *cur {
+                                            *cur = n;
+                                            true
+                                        } else {
+                                            false
+                                        }
+                                    });
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "finalized block stream failed; re-subscribing");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot follow finalized blocks; retrying"),
+                }
+                if tx.is_closed() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        });
+        Ok(Self { rx, task })
+    }
+
+    /// The latest finalized block seen.
+    pub fn block(&self) -> u64 {
+        *self.rx.borrow()
+    }
+
+    pub fn window(&self, blocks_per_window: u64) -> u64 {
+        window_of(self.block(), blocks_per_window)
+    }
+
+    /// Waits until the finalized block is at least `block`.
+    pub async fn wait_for_block(&mut self, block: u64) -> Result<u64, super::ChainError> {
+        let seen = self
+            .rx
+            .wait_for(|b| *b >= block)
+            .await
+            .map_err(|_| super::ChainError::rpc("block clock", "the block stream stopped"))?;
+        Ok(*seen)
+    }
+
+    /// Waits until the chain is in window `window` or later; returns the block.
+    pub async fn wait_for_window(&mut self, window: u64, blocks_per_window: u64) -> Result<u64, super::ChainError> {
+        self.wait_for_block(window_start(window, blocks_per_window)).await
+    }
+
+    /// A receiver that sees every new finalized block number.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.rx.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_math() {
+        assert_eq!(window_of(0, 115), 0);
+        assert_eq!(window_of(114, 115), 0);
+        assert_eq!(window_of(115, 115), 1);
+        assert_eq!(window_start(3, 115), 345);
+        assert_eq!(window_of(5, 0), 5, "a zero window length is treated as 1");
+        assert_eq!(window_start(u64::MAX, 2), u64::MAX);
+    }
+}
