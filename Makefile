@@ -5,26 +5,38 @@ CARGO ?= cargo
 # libtorch on CPU: one OpenMP thread per process (two threads on two cores are ~18x slower).
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 RUST_BACKTRACE=1
 
-.PHONY: setup build test demo fmt lint bench fuzz clean-cache
+.PHONY: setup setup-chain build test test-pallets demo fmt lint bench fuzz clean-cache
 
 setup:
 	@scripts/setup.sh
+	@scripts/setup-chain.sh
+
+# The dev chain alone: runtime wasm + chain spec (cached by content hash), chopsticks, the Python client.
+setup-chain:
+	@scripts/setup-chain.sh
 
 build: setup
 	$(CARGO) build --release --locked
 
 test: setup
 	$(TEST_ENV) $(CARGO) test --workspace --release --locked --no-fail-fast
+	scripts/test-pallets.sh
+
+# Unit tests of the dev chain's pallets: a native build of FRAME crates in a target dir of its own.
+test-pallets:
+	scripts/test-pallets.sh
 
 demo: setup
 	$(CARGO) build --release --locked -p neuron
-	target/release/neuron localnet
+	scripts/demo.sh
 
 fmt:
 	$(CARGO) fmt --all
+	$(CARGO) fmt --all --manifest-path chain/runtime/Cargo.toml
 
 lint: setup
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --all --manifest-path chain/runtime/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets --release --locked -- -D warnings
 
 bench: setup

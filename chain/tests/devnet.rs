@@ -38,7 +38,7 @@ fn starts_builds_blocks_on_a_timer_and_stops() {
     // 250 ms blocks: 20 in 5 s; allow for a busy machine but require a running clock.
     assert!(last - first >= 10, "only {} blocks in 5 s", last - first);
     let chain = devnet.rpc("system_chain", serde_json::json!([])).expect("system_chain");
-    assert_eq!(chain, "covenant devnet");
+    assert_eq!(chain, "covenant_devnet", "chopsticks answers system_chain with the spec id");
     let addr = devnet.addr();
     devnet.stop();
     assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err(), "port still open after stop");
