@@ -9,6 +9,7 @@ TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 RUST_BACKTRACE=1
 
 setup:
 	@scripts/setup.sh
+	@scripts/setup-data.sh
 	@scripts/setup-chain.sh
 
 # The dev chain alone: runtime wasm + chain spec (cached by content hash), chopsticks, the Python client.

@@ -1,0 +1,155 @@
+//! The inner optimizer (AdamW over the flat fp32 masters), gradient clipping, the learning-rate
+//! schedule, and the outer step.
+
+use serde::{Deserialize, Serialize};
+use tch::{Kind, TchError, Tensor};
+
+/// AdamW hyper-parameters; defaults are the Covenant-72B run's (`PROTOCOL.md` §2).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdamWConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        Self { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 }
+    }
+}
+
+/// AdamW (decoupled weight decay, bias-corrected moments) on one flat parameter buffer: a
+/// handful of kernels per step whatever the number of parameter tensors.
+#[derive(Debug)]
+pub struct AdamW {
+    pub config: AdamWConfig,
+    /// First and second moments, laid out like the parameters.
+    pub exp_avg: Tensor,
+    pub exp_avg_sq: Tensor,
+    /// Steps taken.
+    pub step: u64,
+}
+
+impl AdamW {
+    pub fn new(config: AdamWConfig, like: &Tensor) -> Result<Self, TchError> {
+        Ok(Self { config, exp_avg: like.f_zeros_like()?, exp_avg_sq: like.f_zeros_like()?, step: 0 })
+    }
+
+    /// One step: `params ← params − lr·(m̂/(√v̂ + ε) + wd·params)`.
+    pub fn step(&mut self, params: &mut Tensor, grad: &Tensor, lr: f64) -> Result<(), TchError> {
+        let _guard = tch::no_grad_guard();
+        let c = self.config;
+        self.step += 1;
+        let _ = self.exp_avg.f_lerp_(grad, 1.0 - c.beta1)?;
+        // v ← β₂·v + (1 − β₂)·g²
+        let _ = self.exp_avg_sq.f_lerp_(&grad.f_square()?, 1.0 - c.beta2)?;
+        let bias1 = 1.0 - c.beta1.powi(self.step as i32);
+        let bias2 = 1.0 - c.beta2.powi(self.step as i32);
+        let _ = params.f_mul_scalar_(1.0 - lr * c.weight_decay)?;
+        let denom = self.exp_avg_sq.f_sqrt()?.f_div_scalar(bias2.sqrt())?.f_add_scalar_(c.eps)?;
+        let update = self.exp_avg.f_div(&denom)?.f_mul_scalar_(-lr / bias1)?;
+        let _ = params.f_add_(&update)?;
+        Ok(())
+    }
+}
+
+/// Scales `grad` so that its L2 norm is at most `max_norm` (torch's `clip_grad_norm_`: factor
+/// `max_norm/(norm + 1e-6)` capped at 1). Returns the norm before clipping, as a 0-d tensor (no
+/// device synchronisation).
+pub fn clip_grad_norm(grad: &mut Tensor, max_norm: f64) -> Result<Tensor, TchError> {
+    let _guard = tch::no_grad_guard();
+    let norm = grad.f_norm()?;
+    let factor = norm.f_add_scalar(1e-6)?.f_reciprocal()?.f_mul_scalar(max_norm)?.f_clamp_max(1.0)?;
+    let _ = grad.f_mul_(&factor)?;
+    Ok(norm)
+}
+
+/// Linear warm-up to the peak rate, then cosine decay to `min_factor·peak` at `total_steps`
+/// (flat afterwards): templar's `LinearLR` + `CosineAnnealingLR` sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LrSchedule {
+    pub peak: f64,
+    pub warmup_steps: u64,
+    pub total_steps: u64,
+    pub min_factor: f64,
+}
+
+impl Default for LrSchedule {
+    /// The Covenant-72B run: peak 1.17e-4, 1500 warm-up steps, cosine over 140,000 to 10 %.
+    fn default() -> Self {
+        Self { peak: 1.17e-4, warmup_steps: 1500, total_steps: 140_000, min_factor: 0.1 }
+    }
+}
+
+impl LrSchedule {
+    /// Learning rate of inner step `step` (0-based).
+    pub fn lr(&self, step: u64) -> f64 {
+        if step < self.warmup_steps {
+            // torch LinearLR from 1e-6 of the peak.
+            let start = 1e-6;
+            return self.peak * (start + (1.0 - start) * step as f64 / self.warmup_steps as f64);
+        }
+        let decay_steps = self.total_steps.saturating_sub(self.warmup_steps).max(1);
+        let progress = ((step - self.warmup_steps) as f64 / decay_steps as f64).min(1.0);
+        let min = self.peak * self.min_factor;
+        min + (self.peak - min) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+    }
+}
+
+/// The outer step `θ ← θ − α·G` on the flat masters (plain SGD, no momentum: the error-feedback
+/// buffer plays that role).
+pub fn outer_step(params: &mut Tensor, aggregate: &Tensor, alpha: f64) -> Result<(), TchError> {
+    let _guard = tch::no_grad_guard();
+    let g =
+        if aggregate.kind() == Kind::Float { aggregate.shallow_clone() } else { aggregate.f_to_kind(Kind::Float)? };
+    let _ = params.f_sub_(&g.f_mul_scalar(alpha)?)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn schedule_shape() {
+        let s = LrSchedule { peak: 1.0, warmup_steps: 10, total_steps: 110, min_factor: 0.1 };
+        assert!(s.lr(0) < 1e-5);
+        assert!((s.lr(5) - 0.5).abs() < 1e-5);
+        assert!((s.lr(10) - 1.0).abs() < 1e-12);
+        assert!((s.lr(60) - 0.55).abs() < 1e-12);
+        assert!((s.lr(110) - 0.1).abs() < 1e-12);
+        assert!((s.lr(1000) - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn adamw_matches_the_reference_update() {
+        // One parameter, two steps, computed by hand.
+        let mut p = Tensor::from_slice(&[1.0f32, -2.0]);
+        let c = AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 };
+        let mut opt = AdamW::new(c, &p).unwrap();
+        let g = Tensor::from_slice(&[0.5f32, -1.0]);
+        opt.step(&mut p, &g, 0.01).unwrap();
+        // Step 1: m̂ = g, v̂ = g², update = g/|g| = ±1; p ← p·(1 − 0.001) − 0.01·sign(g).
+        let got = Vec::<f32>::try_from(&p).unwrap();
+        assert!((got[0] - (1.0 * 0.999 - 0.01)).abs() < 1e-6, "{got:?}");
+        assert!((got[1] - (-2.0 * 0.999 + 0.01)).abs() < 1e-6, "{got:?}");
+        let v = Vec::<f32>::try_from(&opt.exp_avg_sq).unwrap();
+        assert!((v[0] - 0.05 * 0.25).abs() < 1e-7, "second moment {v:?}");
+    }
+
+    #[test]
+    fn clipping_and_outer_step() {
+        let mut g = Tensor::from_slice(&[3.0f32, 4.0]);
+        let norm = clip_grad_norm(&mut g, 1.0).unwrap();
+        assert!((norm.double_value(&[]) - 5.0).abs() < 1e-6);
+        assert!((g.norm().double_value(&[]) - 1.0).abs() < 1e-5);
+        let mut small = Tensor::from_slice(&[0.3f32, 0.4]);
+        let _ = clip_grad_norm(&mut small, 1.0).unwrap();
+        assert_eq!(Vec::<f32>::try_from(&small).unwrap(), [0.3, 0.4]);
+        let mut p = Tensor::from_slice(&[1.0f32, 1.0]).to_device(Device::Cpu);
+        outer_step(&mut p, &Tensor::from_slice(&[0.5f32, -0.5]), 0.4).unwrap();
+        assert_eq!(Vec::<f32>::try_from(&p).unwrap(), [0.8, 1.2]);
+    }
+}

@@ -1,0 +1,195 @@
+//! Parameter storage: fp32 master weights in one flat buffer, the tensors the forward pass uses,
+//! and a flat fp32 gradient accumulator.
+//!
+//! Keeping every parameter as a view into one buffer makes the optimizer, gradient clipping, the
+//! pseudo-gradient `θ_start − θ_end`, the outer step and checkpoint snapshots one kernel each
+//! instead of one per tensor. On CUDA the forward pass runs on a bf16 copy of the buffer
+//! (refreshed by one copy after every optimizer step), whose gradients are accumulated into the
+//! fp32 buffer after each backward pass: bf16 compute, fp32 master weights and optimizer state.
+//! On the CPU the forward pass uses the fp32 masters directly.
+
+use tch::{Device, Kind, TchError, Tensor};
+
+use crate::config::LlamaConfig;
+
+/// The model's parameters, flat, on one device.
+#[derive(Debug)]
+pub struct ParamStore {
+    names: Vec<String>,
+    shapes: Vec<Vec<i64>>,
+    offsets: Vec<i64>,
+    numel: i64,
+    device: Device,
+    compute_kind: Kind,
+    /// fp32 master weights, all parameters back to back in [`LlamaConfig::parameters`] order.
+    master: Tensor,
+    /// bf16 copy of `master` the forward pass reads (CUDA only).
+    compute_flat: Option<Tensor>,
+    /// Leaf tensors, one per parameter, that the forward pass uses and autograd differentiates.
+    leaves: Vec<Tensor>,
+    /// fp32 gradient accumulator, same layout as `master`.
+    grad: Tensor,
+}
+
+impl ParamStore {
+    /// Zero-initialised storage for `config` on `device`; bf16 compute on CUDA, fp32 on CPU.
+    pub fn new(config: &LlamaConfig, device: Device) -> Result<Self, TchError> {
+        let compute_kind = if device.is_cuda() { Kind::BFloat16 } else { Kind::Float };
+        Self::with_compute_kind(config, device, compute_kind)
+    }
+
+    pub fn with_compute_kind(config: &LlamaConfig, device: Device, compute_kind: Kind) -> Result<Self, TchError> {
+        let params = config.parameters();
+        let mut offsets = Vec::with_capacity(params.len());
+        let mut numel = 0i64;
+        for (_, shape) in &params {
+            offsets.push(numel);
+            numel += shape.iter().product::<usize>() as i64;
+        }
+        let master = Tensor::f_zeros([numel], (Kind::Float, device))?;
+        let grad = Tensor::f_zeros([numel], (Kind::Float, device))?;
+        let compute_flat = if compute_kind == Kind::Float { None } else { Some(master.f_to_kind(compute_kind)?) };
+        let names: Vec<String> = params.iter().map(|(n, _)| n.clone()).collect();
+        let shapes: Vec<Vec<i64>> = params.iter().map(|(_, s)| s.iter().map(|&d| d as i64).collect()).collect();
+        let backing = compute_flat.as_ref().unwrap_or(&master);
+        let leaves = shapes
+            .iter()
+            .zip(&offsets)
+            .map(|(shape, &off)| {
+                let n: i64 = shape.iter().product();
+                Ok(backing.f_narrow(0, off, n)?.f_view(shape.as_slice())?.f_detach()?.set_requires_grad(true))
+            })
+            .collect::<Result<Vec<_>, TchError>>()?;
+        Ok(Self { names, shapes, offsets, numel, device, compute_kind, master, compute_flat, leaves, grad })
+    }
+
+    /// LLaMA-style initialisation, deterministic in `seed` on every machine and device: each
+    /// parameter is drawn on the CPU from a generator seeded with `seed` and its index, then copied
+    /// to the device. Norm weights are ones; embeddings N(0, 1); `wq, wk, wv, w1` N(0, 0.02²);
+    /// the residual-branch outputs `wo, w2, w3` N(0, (0.02/√(2·(layer+1)))²) (torchtitan's depth
+    /// init); the untied output head N(0, 1/dim).
+    pub fn init(&mut self, config: &LlamaConfig, seed: u64) -> Result<(), TchError> {
+        let _guard = tch::no_grad_guard();
+        for i in 0..self.names.len() {
+            let name = self.names[i].clone();
+            let shape = self.shapes[i].clone();
+            let values = if name.ends_with("norm.weight") {
+                Tensor::f_ones(shape.as_slice(), (Kind::Float, Device::Cpu))?
+            } else {
+                let std = if name == "tok_embeddings.weight" {
+                    1.0
+                } else if name == "output.weight" {
+                    (config.dim as f64).powf(-0.5)
+                } else if name.ends_with("wo.weight") || name.ends_with("w2.weight") || name.ends_with("w3.weight") {
+                    let layer: f64 = name.split('.').nth(1).and_then(|l| l.parse().ok()).unwrap_or(0.0);
+                    0.02 / (2.0 * (layer + 1.0)).sqrt()
+                } else {
+                    0.02
+                };
+                tch::manual_seed((seed.wrapping_mul(1_000_003).wrapping_add(i as u64) & 0x7FFF_FFFF_FFFF_FFFF) as i64);
+                Tensor::f_randn(shape.as_slice(), (Kind::Float, Device::Cpu))?.f_mul_scalar(std)?
+            };
+            self.master_view(i)?.f_copy_(&values.f_to_device(self.device)?)?;
+        }
+        self.sync_compute()
+    }
+
+    /// Refreshes the compute copy from the masters (after every change to the masters).
+    pub fn sync_compute(&mut self) -> Result<(), TchError> {
+        if let Some(c) = &mut self.compute_flat {
+            let _guard = tch::no_grad_guard();
+            c.f_copy_(&self.master)?;
+        }
+        Ok(())
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    pub fn compute_kind(&self) -> Kind {
+        self.compute_kind
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub fn shapes(&self) -> &[Vec<i64>] {
+        &self.shapes
+    }
+
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub fn numel(&self) -> i64 {
+        self.numel
+    }
+
+    /// Index of the parameter called `name`.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// The tensor the forward pass uses for parameter `i`.
+    pub fn leaf(&self, i: usize) -> &Tensor {
+        &self.leaves[i]
+    }
+
+    /// The flat fp32 master buffer.
+    pub fn master(&self) -> &Tensor {
+        &self.master
+    }
+
+    /// Mutable access to the masters; call [`ParamStore::sync_compute`] after changing them.
+    pub fn master_mut(&mut self) -> &mut Tensor {
+        &mut self.master
+    }
+
+    /// Parameter `i` of the masters, shaped (a view: writes go to the masters).
+    pub fn master_view(&self, i: usize) -> Result<Tensor, TchError> {
+        let n: i64 = self.shapes[i].iter().product();
+        self.master.f_narrow(0, self.offsets[i], n)?.f_view(self.shapes[i].as_slice())
+    }
+
+    /// Parameter `i` of a flat tensor laid out like the masters.
+    pub fn view_of(&self, flat: &Tensor, i: usize) -> Result<Tensor, TchError> {
+        let n: i64 = self.shapes[i].iter().product();
+        flat.f_narrow(0, self.offsets[i], n)?.f_view(self.shapes[i].as_slice())
+    }
+
+    /// The flat fp32 gradient accumulator.
+    pub fn grad(&self) -> &Tensor {
+        &self.grad
+    }
+
+    pub fn grad_mut(&mut self) -> &mut Tensor {
+        &mut self.grad
+    }
+
+    /// Adds the leaves' gradients (from the last backward pass) into the fp32 accumulator and
+    /// clears them.
+    pub fn accumulate_grads(&mut self) -> Result<(), TchError> {
+        let _guard = tch::no_grad_guard();
+        for (i, leaf) in self.leaves.iter_mut().enumerate() {
+            let g = leaf.grad();
+            if !g.defined() {
+                continue;
+            }
+            let n: i64 = self.shapes[i].iter().product();
+            let _ = self.grad.f_narrow(0, self.offsets[i], n)?.f_add_(&g.f_view([n])?)?;
+            leaf.zero_grad();
+        }
+        Ok(())
+    }
+
+    pub fn zero_grad(&mut self) -> Result<(), TchError> {
+        let _ = self.grad.f_zero_()?;
+        Ok(())
+    }
+}
