@@ -848,11 +848,11 @@ impl<T: Config> Pallet<T> {
         let total_shares = TotalHotkeyShares::<T>::get(hotkey, netuid).int();
         let own_shares = Alpha::<T>::get((hotkey, coldkey, netuid)).int();
         // Round the shares removed up so that a withdrawal never leaves value behind it.
-        let shares = if total == 0 {
-            own_shares
-        } else {
-            ((alpha as u128).saturating_mul(total_shares).saturating_add(total - 1) / total).min(own_shares)
-        };
+        let shares = (alpha as u128)
+            .saturating_mul(total_shares)
+            .saturating_add(total.saturating_sub(1))
+            .checked_div(total)
+            .map_or(own_shares, |s| s.min(own_shares));
         let left = own_shares.saturating_sub(shares);
         if left == 0 {
             Alpha::<T>::remove((hotkey, coldkey, netuid));
@@ -1239,24 +1239,26 @@ pub struct EpochOutputs {
 pub fn yuma(inp: &EpochInputs) -> EpochOutputs {
     let n = inp.stake.len();
     const ONE: u64 = u16::MAX as u64;
-    let active_stake: Vec<u64> = (0..n).map(|i| if inp.active[i] { inp.stake[i] } else { 0 }).collect();
+    let active_stake: Vec<u64> =
+        (0..n).map(|i| if inp.active.get(i).copied().unwrap_or(false) { inp.stake[i] } else { 0 }).collect();
     let total_stake: u128 = active_stake.iter().map(|s| *s as u128).sum();
     let stake_weight = normalize_u16(&inp.stake.iter().map(|s| *s as u128).collect::<Vec<_>>());
 
     // 1. The masked, row-normalized weight matrix (dense; n ≤ MaxAllowedUids).
     let mut w = vec![vec![0u64; n]; n];
-    for i in 0..n {
+    for (i, w_row) in w.iter_mut().enumerate() {
         if !inp.permits.get(i).copied().unwrap_or(false) {
             continue;
         }
-        let row = &inp.weights[i];
+        let row = inp.weights.get(i).map(Vec::as_slice).unwrap_or_default();
+        let last_update = inp.last_update.get(i).copied().unwrap_or(0);
         let mut kept: Vec<(usize, u64)> = Vec::with_capacity(row.len());
         for (dest, val) in row {
             let j = *dest as usize;
             if j >= n || (j == i && inp.owner_uid != Some(i as u16)) {
                 continue;
             }
-            if inp.last_update[i] <= inp.registered[j] {
+            if last_update <= inp.registered.get(j).copied().unwrap_or(0) {
                 continue; // set before the target (re)registered
             }
             kept.push((j, *val as u64));
@@ -1266,7 +1268,7 @@ pub fn yuma(inp: &EpochInputs) -> EpochOutputs {
             continue;
         }
         for (j, v) in kept {
-            w[i][j] = v * ONE / sum;
+            w_row[j] = v * ONE / sum;
         }
     }
 
@@ -1277,7 +1279,7 @@ pub fn yuma(inp: &EpochInputs) -> EpochOutputs {
         for (j, c) in consensus.iter_mut().enumerate() {
             let mut col: Vec<(u64, u64)> =
                 (0..n).filter(|i| w[*i][j] > 0).map(|i| (w[i][j], active_stake[i])).collect();
-            col.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            col.sort_unstable_by_key(|c| core::cmp::Reverse(c.0));
             let mut acc: u128 = 0;
             for (val, s) in col {
                 acc += s as u128;
