@@ -39,6 +39,8 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --all --manifest-path chain/runtime/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets --release --locked -- -D warnings
+	CARGO_TARGET_DIR=$(CACHE)/runtime-native-target $(CARGO) clippy --manifest-path chain/runtime/Cargo.toml \
+		--workspace --all-targets --locked -- -D warnings
 
 bench: setup
 	$(TEST_ENV) $(CARGO) bench -p compression --bench codec

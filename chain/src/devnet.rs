@@ -152,10 +152,17 @@ impl Devnet {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         own_process_group(&mut cmd);
-        let mut child = cmd.spawn().map_err(|source| DevnetError::Spawn { program: "node".into(), source })?;
-        let Some(stdout) = child.stdout.take() else {
-            kill_group(&mut child);
-            return Err(DevnetError::BadReadyLine("no stdout".into()));
+        let child = cmd.spawn().map_err(|source| DevnetError::Spawn { program: "node".into(), source })?;
+        // From here on, dropping `devnet` (any early return) stops the chain.
+        let mut devnet = Self {
+            child: Some(child),
+            addr: SocketAddr::new(cfg.host, cfg.port),
+            artifacts,
+            started_in: Duration::ZERO,
+        };
+        let stdout = devnet.child.as_mut().and_then(|c| c.stdout.take());
+        let Some(stdout) = stdout else {
+            return Err(DevnetError::BadReadyLine("the chain's stdout is not piped".into()));
         };
         // A reader thread forwards the ready line, then keeps draining stdout so that the chain never
         // blocks on a full pipe.
@@ -171,12 +178,6 @@ impl Devnet {
                 }
             }
         })?;
-        let mut devnet = Self {
-            child: Some(child),
-            addr: SocketAddr::new(cfg.host, cfg.port),
-            artifacts,
-            started_in: Duration::ZERO,
-        };
         let deadline = started + START_TIMEOUT;
         let line = loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
