@@ -58,10 +58,14 @@ else
         export CARGO_TARGET_DIR="$CACHE/runtime-wasm-target"
         export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=rust-lld
         export RUSTFLAGS="-C target-cpu=mvp -C link-arg=--export-table -C link-arg=--export=__heap_base -C link-arg=--import-memory --cfg substrate_runtime"
-        export CARGO_PROFILE_RELEASE_LTO=thin CARGO_PROFILE_RELEASE_PANIC=abort
+        # Small code matters more than fast code here: chopsticks compiles the wasm for every runtime
+        # call, so its size sets the cost of each block (opt-level s + fat LTO + no symbol names:
+        # 1.2 MB instead of 2.2 MB, about 230 ms instead of 340 ms per empty block on 2 cores).
+        export CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_OPT_LEVEL=s
+        export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort
         /usr/bin/cargo rustc --manifest-path "$RUNTIME/Cargo.toml" -p devnet-runtime --locked --quiet \
             --release --target wasm32-unknown-unknown --no-default-features --crate-type cdylib \
-            -Zbuild-std=core,alloc >&2
+            -Zbuild-std=core,alloc -- -C strip=symbols >&2
     )
     tmp="$DEVNET/.runtime-$HASH.partial.$$"
     rm -rf "$tmp"
