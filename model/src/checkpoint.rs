@@ -192,6 +192,6 @@ pub fn load(dir: &Path, trainer: &mut Trainer) -> Result<CheckpointManifest, Che
     let _guard = tch::no_grad_guard();
     trainer.model.params_mut().master_mut().f_copy_(&weights)?;
     trainer.model.params_mut().sync_compute()?;
-    trainer.optimizer = AdamW { config: trainer.optimizer.config, exp_avg, exp_avg_sq, step: manifest.inner_step };
+    trainer.optimizer = AdamW::from_state(trainer.optimizer.config, exp_avg, exp_avg_sq, manifest.inner_step)?;
     Ok(manifest)
 }

@@ -112,7 +112,9 @@ impl LlamaConfig {
         self.n_kv_heads * self.head_dim()
     }
 
-    /// The model's parameters in their stable order, with torchtitan's names.
+    /// The model's parameters in their stable order, with torchtitan's names. Within a layer:
+    /// `wq, wk, wv, wo, w1, w3, w2, attention_norm, ffn_norm` (so that the projections the forward
+    /// pass fuses are adjacent).
     pub fn parameters(&self) -> Vec<(String, Vec<usize>)> {
         let (d, kv, f) = (self.dim, self.kv_dim(), self.ffn_hidden);
         let mut p = vec![("tok_embeddings.weight".to_string(), vec![self.vocab_size, d])];
@@ -123,8 +125,8 @@ impl LlamaConfig {
             p.push((name("attention.wv.weight"), vec![kv, d]));
             p.push((name("attention.wo.weight"), vec![d, d]));
             p.push((name("feed_forward.w1.weight"), vec![f, d]));
-            p.push((name("feed_forward.w2.weight"), vec![d, f]));
             p.push((name("feed_forward.w3.weight"), vec![f, d]));
+            p.push((name("feed_forward.w2.weight"), vec![d, f]));
             p.push((name("attention_norm.weight"), vec![d]));
             p.push((name("ffn_norm.weight"), vec![d]));
         }
@@ -133,6 +135,22 @@ impl LlamaConfig {
             p.push(("output.weight".to_string(), vec![self.vocab_size, d]));
         }
         p
+    }
+
+    /// How the forward pass groups consecutive parameters into one tensor: per layer `wq, wk, wv`
+    /// (one projection to queries, keys and values) and `w1, w3` (one projection to the SwiGLU
+    /// gate and value); every other parameter alone. Ranges index [`LlamaConfig::parameters`].
+    pub fn leaf_groups(&self) -> Vec<std::ops::Range<usize>> {
+        let mut groups: Vec<std::ops::Range<usize>> = Vec::with_capacity(2 + 6 * self.n_layers);
+        groups.push(0..1);
+        for l in 0..self.n_layers {
+            let base = 1 + 9 * l;
+            groups.extend([base..base + 3, base + 3..base + 4, base + 4..base + 6]);
+            groups.extend((base + 6..base + 9).map(|i| i..i + 1));
+        }
+        let rest = 1 + 9 * self.n_layers;
+        groups.extend((rest..self.parameters().len()).map(|i| i..i + 1));
+        groups
     }
 
     /// Number of parameters (unique tensors: a tied output head counts once).

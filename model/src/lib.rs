@@ -17,7 +17,7 @@ pub mod train;
 
 pub use config::LlamaConfig;
 pub use llama::Llama;
-pub use train::{StepStats, TrainConfig, Trainer};
+pub use train::{PendingStats, StepStats, TrainConfig, Trainer};
 
 /// blake2b with a 256-bit output.
 pub type Blake2b256 = blake2::Blake2b<blake2::digest::consts::U32>;

@@ -19,8 +19,9 @@ impl Default for AdamWConfig {
     }
 }
 
-/// AdamW (decoupled weight decay, bias-corrected moments) on one flat parameter buffer: a
-/// handful of kernels per step whatever the number of parameter tensors.
+/// AdamW (decoupled weight decay, bias-corrected moments) on one flat parameter buffer, through
+/// ATen's fused kernel (`_fused_adamw_`, reached via `csrc/fused_adamw.cpp`): one pass over the
+/// parameters, gradients and moments per step, on CUDA and on the CPU.
 #[derive(Debug)]
 pub struct AdamW {
     pub config: AdamWConfig,
@@ -29,39 +30,105 @@ pub struct AdamW {
     pub exp_avg_sq: Tensor,
     /// Steps taken.
     pub step: u64,
+    /// `step` as the f32 tensor on the parameters' device that the fused kernel reads.
+    step_tensor: Tensor,
+}
+
+extern "C" {
+    fn covenant_fused_adamw(
+        param: *const std::ffi::c_void,
+        grad: *const std::ffi::c_void,
+        exp_avg: *const std::ffi::c_void,
+        exp_avg_sq: *const std::ffi::c_void,
+        step: *const std::ffi::c_void,
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        weight_decay: f64,
+        eps: f64,
+        grad_scale: *const std::ffi::c_void,
+    ) -> *mut std::ffi::c_char;
+    fn covenant_free_error(message: *mut std::ffi::c_char);
 }
 
 impl AdamW {
     pub fn new(config: AdamWConfig, like: &Tensor) -> Result<Self, TchError> {
-        Ok(Self { config, exp_avg: like.f_zeros_like()?, exp_avg_sq: like.f_zeros_like()?, step: 0 })
+        Self::from_state(config, like.f_zeros_like()?, like.f_zeros_like()?, 0)
     }
 
-    /// One step: `params ← params − lr·(m̂/(√v̂ + ε) + wd·params)`.
-    pub fn step(&mut self, params: &mut Tensor, grad: &Tensor, lr: f64) -> Result<(), TchError> {
+    /// An optimizer resuming from saved moments after `step` steps.
+    pub fn from_state(config: AdamWConfig, exp_avg: Tensor, exp_avg_sq: Tensor, step: u64) -> Result<Self, TchError> {
+        let step_tensor = Tensor::f_full([], step as f64, (Kind::Float, exp_avg.device()))?;
+        Ok(Self { config, exp_avg, exp_avg_sq, step, step_tensor })
+    }
+
+    /// One step: `params ← params·(1 − lr·wd) − lr·m̂/(√v̂ + ε)` with the moments updated from
+    /// `grad / grad_scale` (the clipping divisor of [`clip_scale`]; `None` for 1).
+    ///
+    /// All tensors must be contiguous f32 of the same size on one device.
+    pub fn step(
+        &mut self,
+        params: &mut Tensor,
+        grad: &Tensor,
+        lr: f64,
+        grad_scale: Option<&Tensor>,
+    ) -> Result<(), TchError> {
         let _guard = tch::no_grad_guard();
         let c = self.config;
+        // The kernel reads the step count for bias correction; the caller advances it (as torch's
+        // optimizer does before calling the kernel).
         self.step += 1;
-        let _ = self.exp_avg.f_lerp_(grad, 1.0 - c.beta1)?;
-        // v ← β₂·v + (1 − β₂)·g²
-        let _ = self.exp_avg_sq.f_lerp_(&grad.f_square()?, 1.0 - c.beta2)?;
-        let bias1 = 1.0 - c.beta1.powi(self.step as i32);
-        let bias2 = 1.0 - c.beta2.powi(self.step as i32);
-        let _ = params.f_mul_scalar_(1.0 - lr * c.weight_decay)?;
-        let denom = self.exp_avg_sq.f_sqrt()?.f_div_scalar(bias2.sqrt())?.f_add_scalar_(c.eps)?;
-        let update = self.exp_avg.f_div(&denom)?.f_mul_scalar_(-lr / bias1)?;
-        let _ = params.f_add_(&update)?;
-        Ok(())
+        let _ = self.step_tensor.f_add_scalar_(1.0)?;
+        let ptr = |t: &Tensor| t.as_ptr() as *const std::ffi::c_void;
+        let scale = grad_scale.map_or(std::ptr::null(), ptr);
+        // SAFETY: every pointer is a live `torch::Tensor*` owned by a tensor borrowed for the whole
+        // call; the C++ side copies the handles and catches every exception.
+        let error = unsafe {
+            covenant_fused_adamw(
+                ptr(params),
+                ptr(grad),
+                ptr(&self.exp_avg),
+                ptr(&self.exp_avg_sq),
+                ptr(&self.step_tensor),
+                lr,
+                c.beta1,
+                c.beta2,
+                c.weight_decay,
+                c.eps,
+                scale,
+            )
+        };
+        if error.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a non-null return is a NUL-terminated string from strdup, freed exactly once.
+        let message = unsafe {
+            let m = std::ffi::CStr::from_ptr(error).to_string_lossy().into_owned();
+            covenant_free_error(error);
+            m
+        };
+        self.step -= 1;
+        let _ = self.step_tensor.f_sub_scalar_(1.0)?;
+        Err(TchError::Torch(message))
     }
 }
 
-/// Scales `grad` so that its L2 norm is at most `max_norm` (torch's `clip_grad_norm_`: factor
-/// `max_norm/(norm + 1e-6)` capped at 1). Returns the norm before clipping, as a 0-d tensor (no
-/// device synchronisation).
-pub fn clip_grad_norm(grad: &mut Tensor, max_norm: f64) -> Result<Tensor, TchError> {
+/// Gradient-norm clipping as a divisor for [`AdamW::step`]: returns `(norm, scale)` with
+/// `scale = max(1, (norm + 1e-6)/max_norm)`, so that `grad/scale` is torch's `clip_grad_norm_`
+/// result. Both are 0-d tensors: no device synchronisation, and no pass over the gradients
+/// beyond computing the norm.
+pub fn clip_scale(grad: &Tensor, max_norm: f64) -> Result<(Tensor, Tensor), TchError> {
     let _guard = tch::no_grad_guard();
     let norm = grad.f_norm()?;
-    let factor = norm.f_add_scalar(1e-6)?.f_reciprocal()?.f_mul_scalar(max_norm)?.f_clamp_max(1.0)?;
-    let _ = grad.f_mul_(&factor)?;
+    let scale = norm.f_add_scalar(1e-6)?.f_div_scalar(max_norm)?.f_clamp_min(1.0)?;
+    Ok((norm, scale))
+}
+
+/// Scales `grad` in place so that its L2 norm is at most `max_norm` (torch's
+/// `clip_grad_norm_`). Returns the norm before clipping as a 0-d tensor.
+pub fn clip_grad_norm(grad: &mut Tensor, max_norm: f64) -> Result<Tensor, TchError> {
+    let (norm, scale) = clip_scale(grad, max_norm)?;
+    let _ = grad.f_div_(&scale)?;
     Ok(norm)
 }
 
@@ -130,7 +197,7 @@ mod tests {
         let c = AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1 };
         let mut opt = AdamW::new(c, &p).unwrap();
         let g = Tensor::from_slice(&[0.5f32, -1.0]);
-        opt.step(&mut p, &g, 0.01).unwrap();
+        opt.step(&mut p, &g, 0.01, None).unwrap();
         // Step 1: m̂ = g, v̂ = g², update = g/|g| = ±1; p ← p·(1 − 0.001) − 0.01·sign(g).
         let got = Vec::<f32>::try_from(&p).unwrap();
         assert!((got[0] - (1.0 * 0.999 - 0.01)).abs() < 1e-6, "{got:?}");

@@ -25,8 +25,13 @@ pub struct ParamStore {
     master: Tensor,
     /// bf16 copy of `master` the forward pass reads (CUDA only).
     compute_flat: Option<Tensor>,
-    /// Leaf tensors, one per parameter, that the forward pass uses and autograd differentiates.
+    /// Leaf tensors that the forward pass uses and autograd differentiates: one per group of
+    /// consecutive parameters (see [`LlamaConfig::leaf_groups`]), shaped `(Σ rows, cols)`.
     leaves: Vec<Tensor>,
+    /// The parameter range of each leaf.
+    groups: Vec<std::ops::Range<usize>>,
+    /// For each parameter, its leaf and its first row within it.
+    place: Vec<(usize, i64)>,
     /// fp32 gradient accumulator, same layout as `master`.
     grad: Tensor,
 }
@@ -52,20 +57,41 @@ impl ParamStore {
         let names: Vec<String> = params.iter().map(|(n, _)| n.clone()).collect();
         let shapes: Vec<Vec<i64>> = params.iter().map(|(_, s)| s.iter().map(|&d| d as i64).collect()).collect();
         let backing = compute_flat.as_ref().unwrap_or(&master);
-        let leaves = shapes
-            .iter()
-            .zip(&offsets)
-            .map(|(shape, &off)| {
-                let n: i64 = shape.iter().product();
-                Ok(backing.f_narrow(0, off, n)?.f_view(shape.as_slice())?.f_detach()?.set_requires_grad(true))
-            })
-            .collect::<Result<Vec<_>, TchError>>()?;
-        Ok(Self { names, shapes, offsets, numel, device, compute_kind, master, compute_flat, leaves, grad })
+        let groups = config.leaf_groups();
+        let mut place = vec![(0usize, 0i64); shapes.len()];
+        let mut leaves = Vec::with_capacity(groups.len());
+        for (leaf, range) in groups.iter().enumerate() {
+            let mut rows = 0i64;
+            for p in range.clone() {
+                place[p] = (leaf, rows);
+                rows += shapes[p].first().copied().unwrap_or(1);
+            }
+            let first = &shapes[range.start];
+            let shape: Vec<i64> = if range.len() == 1 { first.clone() } else { vec![rows, first[1]] };
+            let n: i64 = shape.iter().product();
+            let t = backing.f_narrow(0, offsets[range.start], n)?.f_view(shape.as_slice())?;
+            leaves.push(t.f_detach()?.set_requires_grad(true));
+        }
+        Ok(Self {
+            names,
+            shapes,
+            offsets,
+            numel,
+            device,
+            compute_kind,
+            master,
+            compute_flat,
+            leaves,
+            groups,
+            place,
+            grad,
+        })
     }
 
     /// LLaMA-style initialisation, deterministic in `seed` on every machine and device: each
     /// parameter is drawn on the CPU from a generator seeded with `seed` and its index, then copied
-    /// to the device. Norm weights are ones; embeddings N(0, 1); `wq, wk, wv, w1` N(0, 0.02²);
+    /// to the device. Norm weights are ones; embeddings N(0, 1) (N(0, 0.02²) when tied to the
+    /// output head, which keeps the initial logits near zero); `wq, wk, wv, w1` N(0, 0.02²);
     /// the residual-branch outputs `wo, w2, w3` N(0, (0.02/√(2·(layer+1)))²) (torchtitan's depth
     /// init); the untied output head N(0, 1/dim).
     pub fn init(&mut self, config: &LlamaConfig, seed: u64) -> Result<(), TchError> {
@@ -77,7 +103,11 @@ impl ParamStore {
                 Tensor::f_ones(shape.as_slice(), (Kind::Float, Device::Cpu))?
             } else {
                 let std = if name == "tok_embeddings.weight" {
-                    1.0
+                    if config.tie_embeddings {
+                        0.02
+                    } else {
+                        1.0
+                    }
                 } else if name == "output.weight" {
                     (config.dim as f64).powf(-0.5)
                 } else if name.ends_with("wo.weight") || name.ends_with("w2.weight") || name.ends_with("w3.weight") {
@@ -136,9 +166,18 @@ impl ParamStore {
         self.names.iter().position(|n| n == name)
     }
 
-    /// The tensor the forward pass uses for parameter `i`.
+    /// The leaf tensor that holds parameter `i` (shared with the other members of its group),
+    /// and the parameter's first row in it.
+    pub fn leaf_of(&self, i: usize) -> (&Tensor, i64) {
+        let (leaf, row) = self.place[i];
+        (&self.leaves[leaf], row)
+    }
+
+    /// The leaf tensor of parameter `i` when the parameter is a leaf of its own.
     pub fn leaf(&self, i: usize) -> &Tensor {
-        &self.leaves[i]
+        let (leaf, _) = self.place[i];
+        debug_assert_eq!(self.groups[leaf].len(), 1, "parameter {} is part of a fused leaf", self.names[i]);
+        &self.leaves[leaf]
     }
 
     /// The flat fp32 master buffer.
@@ -176,13 +215,13 @@ impl ParamStore {
     /// clears them.
     pub fn accumulate_grads(&mut self) -> Result<(), TchError> {
         let _guard = tch::no_grad_guard();
-        for (i, leaf) in self.leaves.iter_mut().enumerate() {
+        for (leaf, range) in self.leaves.iter_mut().zip(&self.groups) {
             let g = leaf.grad();
             if !g.defined() {
                 continue;
             }
-            let n: i64 = self.shapes[i].iter().product();
-            let _ = self.grad.f_narrow(0, self.offsets[i], n)?.f_add_(&g.f_view([n])?)?;
+            let n = g.numel() as i64;
+            let _ = self.grad.f_narrow(0, self.offsets[range.start], n)?.f_add_(&g.f_view([n])?)?;
             leaf.zero_grad();
         }
         Ok(())

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use tch::{TchError, Tensor};
 
 use crate::llama::Llama;
-use crate::optim::{clip_grad_norm, outer_step, AdamW, AdamWConfig, LrSchedule};
+use crate::optim::{clip_scale, outer_step, AdamW, AdamWConfig, LrSchedule};
 
 /// Inner-loop settings. Defaults are the Covenant-72B run's (`PROTOCOL.md` §2) except the batch,
 /// which depends on the hardware.
@@ -43,6 +43,29 @@ pub struct StepStats {
     pub tokens: u64,
 }
 
+/// [`StepStats`] whose loss and gradient norm are still on the device.
+#[derive(Debug)]
+pub struct PendingStats {
+    pub step: u64,
+    pub loss: Tensor,
+    pub grad_norm: Tensor,
+    pub lr: f64,
+    pub tokens: u64,
+}
+
+impl PendingStats {
+    /// Waits for the step and reads its statistics.
+    pub fn resolve(self) -> Result<StepStats, TchError> {
+        Ok(StepStats {
+            step: self.step,
+            loss: self.loss.f_double_value(&[])?,
+            grad_norm: self.grad_norm.f_double_value(&[])?,
+            lr: self.lr,
+            tokens: self.tokens,
+        })
+    }
+}
+
 /// A model with its inner optimizer.
 #[derive(Debug)]
 pub struct Trainer {
@@ -65,6 +88,13 @@ impl Trainer {
     /// One optimizer step on `batch` `(batch_size, seq_len)` token ids, accumulated over
     /// micro-batches: forward/backward each, average the gradients, clip, AdamW.
     pub fn step(&mut self, batch: &Tensor) -> Result<StepStats, TchError> {
+        self.step_async(batch)?.resolve()
+    }
+
+    /// [`Trainer::step`] without waiting for the device: the loss and gradient norm stay on the
+    /// device until [`PendingStats::resolve`], so the host can queue the next step's kernels while
+    /// the device still runs this one.
+    pub fn step_async(&mut self, batch: &Tensor) -> Result<PendingStats, TchError> {
         let rows = batch.size()[0];
         let micro = (self.config.micro_batch_size as i64).clamp(1, rows.max(1));
         let micro_batches = (rows + micro - 1) / micro;
@@ -81,22 +111,17 @@ impl Trainer {
             loss_sum = loss_sum.f_add(&scaled.f_detach()?)?;
             self.model.params_mut().accumulate_grads()?;
         }
-        let norm = clip_grad_norm(self.model.params_mut().grad_mut(), self.config.grad_clip)?;
+        // Clipping is folded into the optimizer kernel as a gradient divisor.
+        let (norm, scale) = clip_scale(self.model.params().grad(), self.config.grad_clip)?;
         let lr = self.config.schedule.lr(self.optimizer.step);
         let step = self.optimizer.step;
         {
             let params = self.model.params_mut();
             let grad = params.grad().shallow_clone();
-            self.optimizer.step(params.master_mut(), &grad, lr)?;
+            self.optimizer.step(params.master_mut(), &grad, lr, Some(&scale))?;
             params.sync_compute()?;
         }
-        Ok(StepStats {
-            step,
-            loss: loss_sum.f_double_value(&[])?,
-            grad_norm: norm.f_double_value(&[])?,
-            lr,
-            tokens: (rows * batch.size()[1]) as u64,
-        })
+        Ok(PendingStats { step, loss: loss_sum, grad_norm: norm, lr, tokens: (rows * batch.size()[1]) as u64 })
     }
 
     /// A copy of the fp32 masters (θ at the start of a window).
