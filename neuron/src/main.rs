@@ -1,12 +1,13 @@
 //! `neuron`: the one binary of covenant-rs.
 //!
-//! Subcommands: `codec` (inspect, encode, decode and aggregate SparseLoCo payloads) and `localnet`
-//! (a local subnet on this machine). Miner, validator, audit, wallet and chain commands follow.
+//! Subcommands: `codec` (inspect, encode, decode and aggregate SparseLoCo payloads), `data` and
+//! `train` (tokenized data, model training), `localnet` (a local subnet on this machine).
 
 mod codec_cmd;
 mod cuda;
 mod fsutil;
 mod localnet;
+mod train_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -20,11 +21,17 @@ struct Cli {
     /// Log filter, as RUST_LOG (e.g. `info`, `neuron=debug`).
     #[arg(long, global = true, env = "RUST_LOG", default_value = "info")]
     log: String,
-    /// Log as JSON lines instead of human-readable text.
-    #[arg(long, global = true)]
-    log_json: bool,
+    /// Log format on stderr: human-readable `text` or `json` lines.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -32,6 +39,11 @@ enum Command {
     /// Encode, decode, aggregate and inspect SparseLoCo payloads (safetensors in and out).
     #[command(subcommand)]
     Codec(codec_cmd::CodecCommand),
+    /// Prepare tokenized training data; show sample pools.
+    #[command(subcommand)]
+    Data(train_cmd::DataCommand),
+    /// Train a model on prepared data (hardware and stack check: loss, tokens/s).
+    Train(train_cmd::TrainArgs),
     /// Run a local network: dev chain, local S3, miners and validators.
     #[command(subcommand)]
     Localnet(localnet::LocalnetCommand),
@@ -41,18 +53,20 @@ fn main() -> anyhow::Result<()> {
     // Must run before libtorch is first touched: see `cuda::load`.
     cuda::load();
     let cli = Cli::parse();
-    init_tracing(&cli.log, cli.log_json);
+    init_tracing(&cli.log, cli.log_format);
     match cli.command {
         Command::Codec(cmd) => codec_cmd::run(cmd),
+        Command::Data(cmd) => train_cmd::run_data(cmd),
+        Command::Train(args) => train_cmd::run_train(args),
         Command::Localnet(cmd) => localnet::run(cmd),
     }
 }
 
-fn init_tracing(filter: &str, json: bool) {
+fn init_tracing(filter: &str, format: LogFormat) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
+    if matches!(format, LogFormat::Json) {
         builder.json().init();
     } else {
         builder.init();
