@@ -58,9 +58,9 @@ else
         export CARGO_TARGET_DIR="$CACHE/runtime-wasm-target"
         export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=rust-lld
         export RUSTFLAGS="-C target-cpu=mvp -C link-arg=--export-table -C link-arg=--export=__heap_base -C link-arg=--import-memory --cfg substrate_runtime"
-        # Small code matters more than fast code here: chopsticks compiles the wasm for every runtime
-        # call, so its size sets the cost of each block (opt-level s + fat LTO + no symbol names:
-        # 1.2 MB instead of 2.2 MB, about 230 ms instead of 340 ms per empty block on 2 cores).
+        # Small code matters more than fast code here: in chopsticks every runtime call costs time that
+        # grows with the wasm's size, which sets the cost of each block (opt-level s + fat LTO + no
+        # symbol names: 1.2 MB instead of 2.2 MB, about 230 ms instead of 340 ms per empty block).
         export CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_OPT_LEVEL=s
         export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 CARGO_PROFILE_RELEASE_PANIC=abort
         /usr/bin/cargo rustc --manifest-path "$RUNTIME/Cargo.toml" -p devnet-runtime --locked --quiet \
