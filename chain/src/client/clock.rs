@@ -5,6 +5,7 @@
 
 use super::Client;
 use std::time::Duration;
+use subxt::ext::futures::StreamExt;
 use tokio::sync::watch;
 
 /// The window a block belongs to.
@@ -16,6 +17,9 @@ pub fn window_of(block: u64, blocks_per_window: u64) -> u64 {
 pub fn window_start(window: u64, blocks_per_window: u64) -> u64 {
     window.saturating_mul(blocks_per_window.max(1))
 }
+
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+const POLL_BEFORE_RESUBSCRIBE: Duration = Duration::from_secs(10);
 
 /// Follows finalized blocks. Dropping it stops the background task.
 #[derive(Debug)]
@@ -32,44 +36,52 @@ impl Drop for BlockClock {
 
 impl BlockClock {
     /// Starts following `client`'s finalized blocks, starting from the current finalized block.
+    ///
+    /// It subscribes to `chain_subscribeFinalizedHeads` (served by every substrate node and by
+    /// chopsticks); while no subscription delivers, it polls the finalized head instead.
     pub async fn start(client: &Client) -> Result<Self, super::ChainError> {
         let first = client.finalized_block().await?;
         let (tx, rx) = watch::channel(first);
         let client = client.clone();
         let task = tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(200);
+            let advance = |n: u64| {
+                // Never go backwards (a re-subscription may replay).
+                tx.send_if_modified(|cur| {
+                    if n > *cur {
+                        *cur = n;
+                        true
+                    } else {
+                        false
+                    }
+                });
+            };
             loop {
-                match client.api().stream_blocks().await {
-                    Ok(mut blocks) => {
-                        while let Some(next) = blocks.next().await {
+                match client.finalized_heads().await {
+                    Ok(mut heads) => {
+                        while let Some(next) = heads.next().await {
                             match next {
-                                Ok(b) => {
-                                    backoff = Duration::from_millis(200);
-                                    // Never go backwards (a re-subscription may replay).
-                                    tx.send_if_modified(|cur| {
-                                        let n = b.number();
-                                        if n > *cur {
-                                            *cur = n;
-                                            true
-                                        } else {
-                                            false
-                                        }
-                                    });
-                                }
+                                Ok(n) => advance(n),
                                 Err(e) => {
-                                    tracing::warn!(error = %e, "finalized block stream failed; re-subscribing");
+                                    tracing::debug!(error = %e, "finalized head subscription broke");
                                     break;
                                 }
                             }
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "cannot follow finalized blocks; retrying"),
+                    Err(e) => tracing::debug!(error = %e, "cannot subscribe to finalized heads"),
                 }
-                if tx.is_closed() {
-                    return;
+                // Poll for a while before subscribing again.
+                let until = tokio::time::Instant::now() + POLL_BEFORE_RESUBSCRIBE;
+                while tokio::time::Instant::now() < until {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    match client.finalized_block().await {
+                        Ok(n) => advance(n),
+                        Err(e) => tracing::warn!(error = %e, "cannot read the finalized block"),
+                    }
+                    tokio::time::sleep(POLL_INTERVAL).await;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
             }
         });
         Ok(Self { rx, task })

@@ -132,6 +132,26 @@ pub fn custom_validity(code: u8) -> Option<&'static str> {
     })
 }
 
+/// Why a node would refuse a transaction (a dry-run's `InvalidTransaction`), in words.
+pub fn describe_invalid(why: &subxt::transactions::TransactionInvalid) -> String {
+    use subxt::transactions::TransactionInvalid as I;
+    match why {
+        I::Call => "the call is not valid here".into(),
+        I::Payment => "the signer cannot pay the fee (its account has no balance)".into(),
+        I::Future => "the nonce is ahead of the account's".into(),
+        I::Stale => "the nonce was already used".into(),
+        I::BadProof => "the signature does not verify (wrong chain or genesis?)".into(),
+        I::AncientBirthBlock => "the transaction's lifetime has expired".into(),
+        I::ExhaustsResources => "the block has no room for it".into(),
+        I::Custom(n) => match custom_validity(*n) {
+            Some(meaning) => format!("Custom error {n}: {meaning}"),
+            None => format!("Custom error {n}"),
+        },
+        I::BadMandatory | I::MandatoryValidation => "a mandatory check failed".into(),
+        I::BadSigner => "the signer is not allowed to sign this".into(),
+    }
+}
+
 /// Adds the meaning of a `Custom error: N` found in a node's rejection message.
 pub fn explain_rejection(message: &str) -> String {
     let code = message
@@ -166,5 +186,7 @@ mod tests {
             "Invalid Transaction: Custom error: 200"
         );
         assert_eq!(explain_rejection("Priority is too low"), "Priority is too low");
+        let d = describe_invalid(&subxt::transactions::TransactionInvalid::Custom(6));
+        assert!(d.contains("RateLimitExceeded"), "{d}");
     }
 }

@@ -32,6 +32,7 @@ use subxt::dynamic;
 use subxt::rpcs::client::reconnecting_rpc_client::ExponentialBackoff;
 use subxt::rpcs::client::{ReconnectingRpcClient, RpcClient};
 use subxt::rpcs::rpc_params;
+use subxt::transactions::{TransactionInvalid, ValidationResult};
 use subxt::utils::{AccountId32, MultiSignature};
 use subxt::OnlineClient;
 
@@ -82,8 +83,9 @@ pub fn format_tao(rao: u64) -> String {
 /// Knobs for connecting and submitting.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// Connection attempts (with exponential back-off up to 10 s) before giving up at start-up.
-    pub connect_attempts: usize,
+    /// How long the first connection may take (attempts back off exponentially up to 10 s).
+    /// Once connected, a lost connection is re-made for as long as it takes.
+    pub connect_timeout: Duration,
     /// Timeout of one RPC request.
     pub request_timeout: Duration,
     /// How long to wait for a transaction to be finalized.
@@ -97,7 +99,7 @@ pub struct ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
-            connect_attempts: 6,
+            connect_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
             finalize_timeout: Duration::from_secs(180),
             mortality_blocks: 64,
@@ -196,13 +198,12 @@ impl Client {
     pub async fn connect_with(network_or_url: &str, opts: ClientOptions) -> Result<Self, ChainError> {
         let url = resolve_network(network_or_url)?;
         let connect_err = |reason: String| ChainError::Connect { url: url.clone(), reason };
-        let policy =
-            ExponentialBackoff::from_millis(100).max_delay(Duration::from_secs(10)).take(opts.connect_attempts);
-        let inner = ReconnectingRpcClient::builder()
-            .retry_policy(policy)
-            .request_timeout(opts.request_timeout)
-            .build(&url)
+        let policy = ExponentialBackoff::from_millis(100).max_delay(Duration::from_secs(10));
+        let build =
+            ReconnectingRpcClient::builder().retry_policy(policy).request_timeout(opts.request_timeout).build(&url);
+        let inner = tokio::time::timeout(opts.connect_timeout, build)
             .await
+            .map_err(|_| connect_err(format!("no connection within {} s", opts.connect_timeout.as_secs_f32())))?
             .map_err(|e| connect_err(e.to_string()))?;
         let rpc = RpcClient::new(inner);
         let api = OnlineClient::<Config>::from_rpc_client(rpc.clone()).await.map_err(|e| connect_err(e.to_string()))?;
@@ -228,16 +229,20 @@ impl Client {
         let mut delay = Duration::from_millis(250);
         let mut attempt = 0;
         loop {
-            match f().await {
-                Ok(v) => return Ok(v),
-                Err(e) if e.is_disconnected_will_reconnect() && attempt < self.opts.read_retries => {
-                    attempt += 1;
-                    tracing::warn!(what, attempt, "connection lost; retrying after reconnect");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-                Err(e) => return Err(ChainError::rpc(what, e)),
+            let transient = match tokio::time::timeout(self.opts.request_timeout, f()).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e)) if e.is_disconnected_will_reconnect() => ChainError::rpc(what, e),
+                Ok(Err(e)) => return Err(ChainError::rpc(what, e)),
+                // No answer (the node is down and the connection is being re-made).
+                Err(_) => ChainError::Timeout { what: what.to_string(), secs: self.opts.request_timeout.as_secs() },
+            };
+            if attempt >= self.opts.read_retries {
+                return Err(transient);
             }
+            attempt += 1;
+            tracing::warn!(what, attempt, error = %transient, "retrying after the connection is re-made");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
         }
     }
 
@@ -249,6 +254,27 @@ impl Client {
     /// The chain's name (`system_chain`).
     pub async fn chain_name(&self) -> Result<String, ChainError> {
         self.rpc.request::<String>("system_chain", rpc_params![]).await.map_err(|e| ChainError::rpc("system_chain", e))
+    }
+
+    /// A stream of finalized block numbers (`chain_subscribeFinalizedHeads`).
+    pub async fn finalized_heads(
+        &self,
+    ) -> Result<impl subxt::ext::futures::Stream<Item = Result<u64, ChainError>> + Unpin, ChainError> {
+        use subxt::ext::futures::StreamExt;
+        #[derive(serde::Deserialize)]
+        struct Header {
+            number: String,
+        }
+        let sub = self
+            .rpc
+            .subscribe::<Header>("chain_subscribeFinalizedHeads", rpc_params![], "chain_unsubscribeFinalizedHeads")
+            .await
+            .map_err(|e| ChainError::rpc("chain_subscribeFinalizedHeads", e))?;
+        Ok(sub.map(|h| {
+            let h = h.map_err(|e| ChainError::rpc("finalized heads", e))?;
+            u64::from_str_radix(h.number.trim_start_matches("0x"), 16)
+                .map_err(|e| ChainError::decode(format!("block number {:?}", h.number), e))
+        }))
     }
 
     /// Starts a block/window clock on finalized heads.
@@ -291,6 +317,14 @@ impl Client {
     /// succeeded (including the inner call of `Sudo.sudo`). Failures are [`ChainError::Dispatch`]
     /// with an explanation, or [`ChainError::Rejected`] when the node refused the transaction.
     pub async fn submit(&self, call: &Payload, signer: &Keypair) -> Result<Included, ChainError> {
+        let limit = self.opts.request_timeout + self.opts.finalize_timeout;
+        tokio::time::timeout(limit, self.submit_unbounded(call, signer)).await.map_err(|_| ChainError::Timeout {
+            what: format!("{} to be submitted and finalized", call.call_name()),
+            secs: limit.as_secs(),
+        })?
+    }
+
+    async fn submit_unbounded(&self, call: &Payload, signer: &Keypair) -> Result<Included, ChainError> {
         let name = call.call_name().to_string();
         let rejected = |e: &dyn std::fmt::Display| ChainError::Rejected {
             call: name.clone(),
@@ -301,8 +335,20 @@ impl Client {
             DefaultExtrinsicParamsBuilder::<Config>::new().nonce(nonce).mortal(self.opts.mortality_blocks).build();
         let at = self.read("the current block", || async { Ok(self.api.at_current_block().await?) }).await?;
         let mut tx = at.tx();
-        let progress =
-            tx.sign_and_submit_then_watch(call, &WalletSigner(signer), params).await.map_err(|e| rejected(&e))?;
+        let signed = tx.create_signed(call, &WalletSigner(signer), params).await.map_err(|e| rejected(&e))?;
+        // Dry-run validation first: it names the reason a node would drop the transaction (fees,
+        // nonce, subtensor's pool checks), which some nodes' submission errors do not carry.
+        match signed.validate().await {
+            Ok(ValidationResult::Invalid(TransactionInvalid::Future)) | Ok(ValidationResult::Valid(_)) => {}
+            Ok(ValidationResult::Invalid(why)) => {
+                return Err(ChainError::Rejected { call: name, reason: error::describe_invalid(&why) })
+            }
+            Ok(ValidationResult::Unknown(why)) => {
+                return Err(ChainError::Rejected { call: name, reason: format!("validity unknown: {why:?}") })
+            }
+            Err(e) => tracing::debug!(error = %e, "could not dry-run the transaction; submitting anyway"),
+        }
+        let progress = signed.submit_and_watch().await.map_err(|e| rejected(&e))?;
         let secs = self.opts.finalize_timeout.as_secs();
         let in_block = tokio::time::timeout(self.opts.finalize_timeout, progress.wait_for_finalized())
             .await
