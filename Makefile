@@ -20,6 +20,7 @@ build: setup
 	$(CARGO) build --release --locked
 
 test: setup
+	@scripts/setup-wallet-py.sh >/dev/null
 	$(TEST_ENV) $(CARGO) test --workspace --release --locked --no-fail-fast
 	scripts/test-pallets.sh
 
