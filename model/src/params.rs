@@ -8,6 +8,9 @@
 //! fp32 buffer after each backward pass: bf16 compute, fp32 master weights and optimizer state.
 //! On the CPU the forward pass uses the fp32 masters directly.
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
 use tch::{Device, Kind, TchError, Tensor};
 
 use crate::config::LlamaConfig;
@@ -89,8 +92,9 @@ impl ParamStore {
     }
 
     /// LLaMA-style initialisation, deterministic in `seed` on every machine and device: each
-    /// parameter is drawn on the CPU from a generator seeded with `seed` and its index, then copied
-    /// to the device. Norm weights are ones; embeddings N(0, 1) (N(0, 0.02²) when tied to the
+    /// parameter is drawn from its own ChaCha8 stream (keyed by `seed` and the parameter's index,
+    /// normal deviates by `rand_distr`'s ziggurat) on the CPU, then copied to the device. It does
+    /// not touch libtorch's global generator, so concurrent initialisations cannot interleave. Norm weights are ones; embeddings N(0, 1) (N(0, 0.02²) when tied to the
     /// output head, which keeps the initial logits near zero); `wq, wk, wv, w1` N(0, 0.02²);
     /// the residual-branch outputs `wo, w2, w3` N(0, (0.02/√(2·(layer+1)))²) (torchtitan's depth
     /// init); the untied output head N(0, 1/dim).
@@ -116,8 +120,11 @@ impl ParamStore {
                 } else {
                     0.02
                 };
-                tch::manual_seed((seed.wrapping_mul(1_000_003).wrapping_add(i as u64) & 0x7FFF_FFFF_FFFF_FFFF) as i64);
-                Tensor::f_randn(shape.as_slice(), (Kind::Float, Device::Cpu))?.f_mul_scalar(std)?
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                rng.set_stream(i as u64);
+                let n: i64 = shape.iter().product();
+                let values: Vec<f32> = (0..n).map(|_| (rng.sample::<f64, _>(StandardNormal) * std) as f32).collect();
+                Tensor::f_from_slice(&values)?.f_view(shape.as_slice())?
             };
             self.master_view(i)?.f_copy_(&values.f_to_device(self.device)?)?;
         }
