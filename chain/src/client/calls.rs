@@ -289,6 +289,70 @@ impl AdminCall {
         call(ADMIN_UTILS, name, args)
     }
 
+    /// Names accepted by [`AdminCall::parse`], with whether they need a netuid.
+    pub const NAMES: &'static [(&'static str, bool)] = &[
+        ("admin-freeze-window", false),
+        ("network-rate-limit", false),
+        ("tx-rate-limit", false),
+        ("stake-threshold", false),
+        ("tempo", true),
+        ("commit-reveal", true),
+        ("commit-reveal-interval", true),
+        ("weights-rate-limit", true),
+        ("weights-version-key", true),
+        ("min-allowed-weights", true),
+        ("max-allowed-validators", true),
+        ("max-allowed-uids", true),
+        ("immunity-period", true),
+        ("activity-cutoff", true),
+        ("serving-rate-limit", true),
+        ("registration-allowed", true),
+        ("min-burn", true),
+        ("max-burn", true),
+    ];
+
+    /// Parses `name` (see [`AdminCall::NAMES`]) with its value (numbers, or true/false).
+    pub fn parse(name: &str, netuid: Option<u16>, value: &str) -> Result<AdminCall, ChainError> {
+        use AdminCall::*;
+        fn num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ChainError> {
+            v.trim().parse().map_err(|_| ChainError::BadArgument(format!("{name}: {v:?} is not a valid number here")))
+        }
+        let flag = |v: &str| match v.trim() {
+            "true" | "on" | "1" | "yes" => Ok(true),
+            "false" | "off" | "0" | "no" => Ok(false),
+            _ => Err(ChainError::BadArgument(format!("{name}: {v:?} is not true or false"))),
+        };
+        let needs = AdminCall::NAMES.iter().find(|(n, _)| *n == name).map(|(_, needs)| *needs).ok_or_else(|| {
+            let names: Vec<&str> = AdminCall::NAMES.iter().map(|(n, _)| *n).collect();
+            ChainError::BadArgument(format!("unknown parameter {name:?}; known: {}", names.join(", ")))
+        })?;
+        let n = match (needs, netuid) {
+            (true, Some(n)) => n,
+            (true, None) => return Err(ChainError::BadArgument(format!("{name} needs --netuid"))),
+            (false, _) => 0,
+        };
+        Ok(match name {
+            "admin-freeze-window" => AdminFreezeWindow(num(name, value)?),
+            "network-rate-limit" => NetworkRateLimit(num(name, value)?),
+            "tx-rate-limit" => TxRateLimit(num(name, value)?),
+            "stake-threshold" => StakeThreshold(num(name, value)?),
+            "tempo" => Tempo { netuid: n, tempo: num(name, value)? },
+            "commit-reveal" => CommitRevealEnabled { netuid: n, enabled: flag(value)? },
+            "commit-reveal-interval" => CommitRevealInterval { netuid: n, epochs: num(name, value)? },
+            "weights-rate-limit" => WeightsSetRateLimit { netuid: n, blocks: num(name, value)? },
+            "weights-version-key" => WeightsVersionKey { netuid: n, key: num(name, value)? },
+            "min-allowed-weights" => MinAllowedWeights { netuid: n, min: num(name, value)? },
+            "max-allowed-validators" => MaxAllowedValidators { netuid: n, max: num(name, value)? },
+            "max-allowed-uids" => MaxAllowedUids { netuid: n, max: num(name, value)? },
+            "immunity-period" => ImmunityPeriod { netuid: n, blocks: num(name, value)? },
+            "activity-cutoff" => ActivityCutoff { netuid: n, blocks: num(name, value)? },
+            "serving-rate-limit" => ServingRateLimit { netuid: n, blocks: num(name, value)? },
+            "registration-allowed" => RegistrationAllowed { netuid: n, allowed: flag(value)? },
+            "min-burn" => MinBurn { netuid: n, rao: num(name, value)? },
+            _ => MaxBurn { netuid: n, rao: num(name, value)? },
+        })
+    }
+
     /// Every variant once (for the offline compatibility test).
     pub fn examples() -> Vec<AdminCall> {
         use AdminCall::*;
@@ -325,4 +389,23 @@ fn check_lengths(uids: &[u16], values: &[u16]) -> Result<(), ChainError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_calls_parse_by_name() {
+        assert_eq!(AdminCall::parse("tempo", Some(3), "10").unwrap(), AdminCall::Tempo { netuid: 3, tempo: 10 });
+        assert_eq!(
+            AdminCall::parse("commit-reveal", Some(3), "off").unwrap(),
+            AdminCall::CommitRevealEnabled { netuid: 3, enabled: false }
+        );
+        assert_eq!(AdminCall::parse("admin-freeze-window", None, "0").unwrap(), AdminCall::AdminFreezeWindow(0));
+        assert!(AdminCall::parse("tempo", None, "10").is_err());
+        assert!(AdminCall::parse("tempo", Some(1), "70000").is_err());
+        assert!(AdminCall::parse("nope", Some(1), "1").is_err());
+        assert_eq!(AdminCall::NAMES.len(), AdminCall::examples().len());
+    }
 }

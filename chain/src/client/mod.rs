@@ -137,6 +137,20 @@ pub struct StakeChange {
     pub fee: u64,
 }
 
+/// The outcome of [`Client::set_weights_auto`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct WeightsSet {
+    /// The block of `set_weights`, or of `reveal_weights`.
+    pub block: u64,
+    /// The block of the commit, when the subnet required commit-reveal.
+    pub committed_at: Option<u64>,
+}
+
+fn is_too_early_rejection(e: &ChainError) -> bool {
+    // subtensor's pool refuses an early reveal with Custom error 17.
+    matches!(e, ChainError::Rejected { reason, .. } if reason.contains("Custom error 17") || reason.contains("Custom error: 17"))
+}
+
 /// A commit-reveal v2 commit waiting to be revealed: keep it until the reveal epoch.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PendingReveal {
@@ -492,6 +506,64 @@ impl Client {
         let call =
             calls::reveal_weights(pending.netuid, &pending.uids, &pending.values, &pending.salt, pending.version_key)?;
         Ok(self.submit(&call, hotkey).await?.block)
+    }
+
+    /// Sets weights the way the subnet requires: directly, or (when commit-reveal is on) by a v2
+    /// commit, waiting for the reveal epoch, and the reveal. Returns the block of the set or reveal.
+    pub async fn set_weights_auto(
+        &self,
+        hotkey: &Keypair,
+        netuid: u16,
+        uids: &[u16],
+        weights: &[u16],
+        version_key: u64,
+        reveal_timeout: Duration,
+    ) -> Result<WeightsSet, ChainError> {
+        if !self.commit_reveal_enabled(netuid).await? {
+            let block = self.set_weights(hotkey, netuid, uids, weights, version_key).await?;
+            return Ok(WeightsSet { block, committed_at: None });
+        }
+        let pending = self.commit_weights(hotkey, netuid, uids, weights, version_key).await?;
+        let block = self.reveal_when_due(hotkey, &pending, reveal_timeout).await?;
+        Ok(WeightsSet { block, committed_at: Some(pending.commit_block) })
+    }
+
+    /// Reveals a v2 commit as soon as the chain accepts it: after each new epoch (or, on chains
+    /// without `SubnetEpochIndex`, every `Tempo` blocks) until `timeout`.
+    pub async fn reveal_when_due(
+        &self,
+        hotkey: &Keypair,
+        pending: &PendingReveal,
+        timeout: Duration,
+    ) -> Result<u64, ChainError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let netuid = pending.netuid;
+        loop {
+            let epoch = self.epoch_index(netuid).await?;
+            let block = self.finalized_block().await?;
+            let tempo = u64::from(self.tempo(netuid).await?.max(1));
+            // Wait for the next epoch.
+            loop {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ChainError::Timeout { what: "the reveal epoch".into(), secs: timeout.as_secs() });
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let moved = match epoch {
+                    Some(e) => self.epoch_index(netuid).await?.is_some_and(|now| now > e),
+                    None => self.finalized_block().await? >= block + tempo,
+                };
+                if moved {
+                    break;
+                }
+            }
+            match self.reveal_weights(hotkey, pending).await {
+                Ok(b) => return Ok(b),
+                Err(e) if e.dispatch_error_name() == Some("RevealTooEarly") || is_too_early_rejection(&e) => {
+                    tracing::info!(netuid, "too early to reveal; waiting for the next epoch")
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     // ----- reads --------------------------------------------------------------------------
