@@ -3,11 +3,13 @@
 //! Subcommands: `codec` (inspect, encode, decode and aggregate SparseLoCo payloads), `data` and
 //! `train` (tokenized data, model training), `localnet` (a local subnet on this machine).
 
+mod chain_cmd;
 mod codec_cmd;
 mod cuda;
 mod fsutil;
 mod localnet;
 mod train_cmd;
+mod wallet_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -47,6 +49,11 @@ enum Command {
     /// Run a local network: dev chain, local S3, miners and validators.
     #[command(subcommand)]
     Localnet(localnet::LocalnetCommand),
+    /// Bittensor wallets (coldkeys and hotkeys, btcli's file format).
+    #[command(subcommand)]
+    Wallet(wallet_cmd::WalletCommand),
+    /// Operate on subtensor or the dev chain: register, stake, commit, weights, metagraph, ….
+    Chain(chain_cmd::ChainArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,6 +66,8 @@ fn main() -> anyhow::Result<()> {
         Command::Data(cmd) => train_cmd::run_data(cmd),
         Command::Train(args) => train_cmd::run_train(args),
         Command::Localnet(cmd) => localnet::run(cmd),
+        Command::Wallet(cmd) => wallet_cmd::run(cmd),
+        Command::Chain(args) => chain_cmd::run(args),
     }
 }
 
