@@ -14,7 +14,8 @@ pub fn manifest() -> Manifest {
         .expect("a valid manifest")
 }
 
-/// Valid payloads for [`manifest`] in both index codings, from deterministic pseudo-random updates.
+/// Valid payloads for [`manifest`] in both index codings, from deterministic pseudo-random updates,
+/// and a bundle of the two.
 pub fn seeds() -> Vec<Vec<u8>> {
     let manifest = manifest();
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -38,8 +39,11 @@ pub fn seeds() -> Vec<Vec<u8>> {
         header: Header { netuid: 3, uid: 1, window: 42, hotkey: [7; 32], model: manifest.fingerprint() },
         params,
     };
-    [IndexCoding::Packed12, IndexCoding::Entropy]
+    let mut seeds: Vec<Vec<u8>> = [IndexCoding::Packed12, IndexCoding::Entropy]
         .into_iter()
         .map(|c| wire::encode(&payload, &manifest, c).expect("seed payload encodes"))
-        .collect()
+        .collect();
+    let bundle = crate::bundle::Bundle { window: 42, entries: vec![(1, seeds[0].clone()), (2, seeds[1].clone())] };
+    seeds.push(bundle.encode());
+    seeds
 }

@@ -21,9 +21,11 @@
 //! - [`native`], [`tensor_ops`]: the CPU kernels and the torch-op implementation behind it;
 //! - [`aggregate`]: median clipping rules;
 //! - [`manifest`]: the model's parameters and fingerprint;
-//! - [`wire`], [`signature`]: bytes on the wire and their authentication.
+//! - [`wire`], [`signature`]: bytes on the wire and their authentication;
+//! - [`bundle`]: a window's accepted payloads, republished for late joiners.
 
 pub mod aggregate;
+pub mod bundle;
 #[cfg(feature = "torch")]
 pub mod codec;
 #[doc(hidden)]

@@ -1,6 +1,6 @@
-//! Fuzzes the payload decoder with arbitrary bytes, against a fixed manifest and against the
-//! manifest a payload declares for itself. Neither may panic, and whatever decodes must satisfy
-//! every invariant of a payload.
+//! Fuzzes the decoders of untrusted bytes: payloads (against a fixed manifest and against the
+//! manifest a payload declares for itself) and bundles of payloads. None may panic, and whatever
+//! decodes must satisfy every invariant of a payload.
 #![no_main]
 
 use compression::{fuzzing, wire, Manifest};
@@ -20,6 +20,13 @@ fn check(payload: &wire::Payload) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    if let Ok(bundle) = compression::bundle::Bundle::decode(data, 64, wire::max_payload_len(manifest())) {
+        for (_, payload) in &bundle.entries {
+            if let Ok(p) = wire::decode(payload, manifest()) {
+                check(&p);
+            }
+        }
+    }
     if let Ok(payload) = wire::decode(data, manifest()) {
         check(&payload);
     }
