@@ -11,6 +11,7 @@ setup:
 	@scripts/setup.sh
 	@scripts/setup-data.sh
 	@scripts/setup-chain.sh
+	@scripts/setup-openskill.sh >/dev/null
 
 # The dev chain alone: runtime wasm + chain spec (cached by content hash), chopsticks, the Python client.
 setup-chain:
