@@ -233,7 +233,9 @@ impl Gauntlet {
         &self.state.param_change
     }
 
-    /// Records the validator's own debug slices after an outer step.
+    /// Records the validator's own model after an outer step: for every parameter, the same
+    /// elements miners publish in their debug slices (`flatten()[10..12]`, templar's
+    /// `param_avg_change` update).
     pub fn observe_outer_step<'a>(&mut self, slices: impl IntoIterator<Item = (&'a str, &'a [f32])>) {
         let alpha = self.config.param_change_alpha;
         for (name, slice) in slices {
