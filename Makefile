@@ -22,6 +22,7 @@ build: setup
 
 test: setup
 	@scripts/setup-wallet-py.sh >/dev/null
+	@scripts/setup-seaweedfs.sh >/dev/null
 	$(TEST_ENV) $(CARGO) test --workspace --release --locked --no-fail-fast
 	scripts/test-pallets.sh
 

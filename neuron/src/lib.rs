@@ -1,0 +1,6 @@
+//! The neuron library: what the `neuron` binary's miner, validator and local network are built
+//! from. [`replica`]: a peer's model and the chain-free parts of a window; [`storage`]: gradient
+//! exchange over S3 with on-chain hash commitments.
+
+pub mod replica;
+pub mod storage;

@@ -1,0 +1,397 @@
+//! On-chain commitments of covenant-rs (PROTOCOL.md §4) and the put-window rule.
+//!
+//! A neuron's commitment has two `Raw` fields, rewritten together by every `set_commitment`:
+//! 1. `Raw128`: its bucket's read credentials ([`BucketCredentials`], templar's layout);
+//! 2. `Raw40` (optional): `window (u64 LE) ‖ blake2b_256(object)` — the hash of its gradient object
+//!    for `window`.
+//!
+//! The chain records the block a commitment was set in; a gradient for window `w` counts only if
+//! the commitment naming `w` was included in its put window `[start(w+1), start(w+1) + put_blocks]`
+//! ([`WindowTiming`]). Because a later `set_commitment` overwrites the fields, readers look at the
+//! chain state at the *end* of the put window ([`WindowView::read`]): what a miner commits
+//! afterwards (its next window, or a late commit) cannot hide or replace an on-time commitment.
+
+use super::credentials::{BucketCredentials, CredentialsError};
+use chain::client::commitments::{decode_registration, parse_window_field, window_field};
+use chain::client::{window_start, ChainError, Client, Commitment, Field, Metagraph};
+use chain::wallet::PublicKey;
+use std::collections::BTreeMap;
+
+/// The network's clock constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowTiming {
+    pub blocks_per_window: u64,
+    /// Blocks after the start of `w+1` during which window `w`'s hash may be committed.
+    pub put_blocks: u64,
+}
+
+/// When a commitment naming a window was included, against its put window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitTiming {
+    OnTime,
+    /// Before the window it names was over.
+    Early {
+        block: u64,
+        opens: u64,
+    },
+    /// After the put window closed.
+    Late {
+        block: u64,
+        closed: u64,
+    },
+}
+
+impl WindowTiming {
+    /// First and last block (inclusive) of window `w`'s put window.
+    pub fn put_window(&self, window: u64) -> (u64, u64) {
+        let start = window_start(window.saturating_add(1), self.blocks_per_window);
+        (start, start.saturating_add(self.put_blocks))
+    }
+
+    pub fn judge(&self, window: u64, block: u64) -> CommitTiming {
+        let (opens, closes) = self.put_window(window);
+        if block < opens {
+            CommitTiming::Early { block, opens }
+        } else if block > closes {
+            CommitTiming::Late { block, closed: closes }
+        } else {
+            CommitTiming::OnTime
+        }
+    }
+}
+
+/// The fields of a covenant-rs commitment, in order.
+pub fn commitment_fields(credentials: &BucketCredentials, window: Option<(u64, [u8; 32])>) -> Vec<Field> {
+    let mut fields = vec![Field::Raw(credentials.to_raw())];
+    if let Some((w, hash)) = window {
+        fields.push(window_field(w, &hash));
+    }
+    fields
+}
+
+/// A window hash as committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCommit {
+    pub window: u64,
+    pub hash: [u8; 32],
+    /// The block the commitment was included in.
+    pub block: u64,
+}
+
+/// A parsed covenant-rs commitment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCommitment {
+    pub credentials: BucketCredentials,
+    pub window: Option<WindowCommit>,
+    /// The block the commitment was (last) set in.
+    pub block: u64,
+}
+
+/// Why a hotkey's commitment is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitmentError {
+    #[error("no commitment on chain")]
+    Missing,
+    #[error("the first field is not the bucket credentials: {0}")]
+    Credentials(String),
+    #[error("the bucket credentials are malformed: {0}")]
+    BadCredentials(#[from] CredentialsError),
+    #[error("the window field is not `window (u64 LE) ‖ blake2b-256` (40 raw bytes)")]
+    BadWindowField,
+}
+
+impl PeerCommitment {
+    /// Parses a commitment read from chain (untrusted).
+    pub fn parse(c: &Commitment) -> Result<Self, CommitmentError> {
+        let creds = match c.fields.first() {
+            Some(Field::Raw(raw)) => BucketCredentials::from_raw(raw)?,
+            Some(other) => return Err(CommitmentError::Credentials(format!("{other:?}"))),
+            None => return Err(CommitmentError::Credentials("no fields".into())),
+        };
+        let window = match c.fields.get(1) {
+            None | Some(Field::None) => None,
+            Some(f) => {
+                let (window, hash) = parse_window_field(f).ok_or(CommitmentError::BadWindowField)?;
+                Some(WindowCommit { window, hash, block: c.block })
+            }
+        };
+        Ok(Self { credentials: creds, window, block: c.block })
+    }
+}
+
+/// One neuron as seen on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub uid: u16,
+    pub hotkey: PublicKey,
+    pub commitment: Result<PeerCommitment, CommitmentError>,
+}
+
+/// `uid → (hotkey, bucket credentials, latest window commitment, commit block)` at one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerBook {
+    pub netuid: u16,
+    /// The block the commitments were read at.
+    pub block: u64,
+    pub peers: BTreeMap<u16, Peer>,
+}
+
+impl PeerBook {
+    /// Joins a metagraph (uid → hotkey) with commitments (hotkey → fields).
+    pub fn from_parts(metagraph: &Metagraph, block: u64, commitments: &[Commitment]) -> Self {
+        let by_hotkey: BTreeMap<PublicKey, &Commitment> = commitments.iter().map(|c| (c.hotkey, c)).collect();
+        let peers = metagraph
+            .neurons
+            .iter()
+            .map(|n| {
+                let commitment = match by_hotkey.get(&n.hotkey) {
+                    Some(c) => PeerCommitment::parse(c),
+                    None => Err(CommitmentError::Missing),
+                };
+                (n.uid, Peer { uid: n.uid, hotkey: n.hotkey, commitment })
+            })
+            .collect();
+        Self { netuid: metagraph.netuid, block, peers }
+    }
+
+    /// The book at the finalized head.
+    pub async fn read(client: &Client, netuid: u16) -> Result<Self, ChainError> {
+        let metagraph = client.metagraph(netuid).await?;
+        let commitments = client.commitments(netuid).await?;
+        Ok(Self::from_parts(&metagraph, metagraph.block, &commitments))
+    }
+
+    /// The commitments as they were at `block` (uids and hotkeys from `metagraph`).
+    pub async fn read_at(client: &Client, metagraph: &Metagraph, block: u64) -> Result<Self, ChainError> {
+        let commitments = commitments_at(client, metagraph.netuid, block).await?;
+        Ok(Self::from_parts(metagraph, block, &commitments))
+    }
+
+    pub fn get(&self, uid: u16) -> Option<&Peer> {
+        self.peers.get(&uid)
+    }
+}
+
+/// Every `CommitmentOf(netuid, *)` at `block`.
+///
+/// TODO(chain): this belongs in `chain::client` next to `Client::commitments` (which reads at the
+/// head only); it is here until the chain client has a read at a given block.
+pub async fn commitments_at(client: &Client, netuid: u16, block: u64) -> Result<Vec<Commitment>, ChainError> {
+    use subxt::dynamic;
+    let what = format!("the commitments of subnet {netuid} at block {block}");
+    let rpc = |e: &dyn std::fmt::Display| ChainError::Rpc { context: what.clone(), reason: e.to_string() };
+    let at = client.api().at_block(block).await.map_err(|e| rpc(&e))?;
+    let addr = dynamic::storage::<(u16, [u8; 32]), dynamic::Value>("Commitments", "CommitmentOf");
+    let mut it = at.storage().iter(addr, (netuid,)).await.map_err(|e| rpc(&e))?;
+    let mut out = Vec::new();
+    while let Some(kv) = it.next().await {
+        let kv = kv.map_err(|e| rpc(&e))?;
+        let hotkey = match kv.key().map(|k| k.part(1).map(|p| p.decode_as::<[u8; 32]>())) {
+            Ok(Some(Ok(Some(h)))) => PublicKey(h),
+            _ => return Err(ChainError::Decode { what: what.clone(), reason: "a key without a hotkey".into() }),
+        };
+        let value = kv
+            .value()
+            .decode_as::<dynamic::Value>()
+            .map_err(|e| ChainError::Decode { what: what.clone(), reason: e.to_string() })?;
+        out.push(decode_registration(hotkey, &value)?);
+    }
+    out.sort_by_key(|c| c.hotkey);
+    Ok(out)
+}
+
+/// A peer's on-time commitment for the window being gathered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub uid: u16,
+    pub hotkey: PublicKey,
+    pub credentials: BucketCredentials,
+    pub hash: [u8; 32],
+    pub block: u64,
+}
+
+/// Why a peer has no usable commitment for the window (before anything is downloaded).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitProblem {
+    #[error("uid {0} is not in the metagraph")]
+    UnknownUid(u16),
+    #[error("commitment unusable: {0}")]
+    Commitment(CommitmentError),
+    #[error("no hash committed for window {window} (latest committed window: {latest:?})")]
+    NotCommitted { window: u64, latest: Option<u64> },
+    #[error("the hash for window {window} was committed at block {block}, before its put window opened at {opens}")]
+    Early { window: u64, block: u64, opens: u64 },
+    #[error("the hash for window {window} was committed at block {block}, after its put window closed at {closed}")]
+    Late { window: u64, block: u64, closed: u64 },
+}
+
+/// Every peer's commitment for one window, judged against its put window.
+#[derive(Debug, Clone)]
+pub struct WindowView {
+    pub window: u64,
+    pub timing: WindowTiming,
+    pub entries: BTreeMap<u16, Result<Committed, CommitProblem>>,
+}
+
+impl WindowView {
+    /// Reads window `window`'s commitments: the chain state at the end of its put window, and the
+    /// head (only to tell "late" from "never"). Errors if the put window is not over yet.
+    pub async fn read(client: &Client, netuid: u16, window: u64, timing: WindowTiming) -> Result<Self, ChainError> {
+        let (_, closes) = timing.put_window(window);
+        let metagraph = client.metagraph(netuid).await?;
+        if metagraph.block < closes {
+            return Err(ChainError::BadArgument(format!(
+                "the put window of window {window} is open until block {closes} (finalized: {})",
+                metagraph.block
+            )));
+        }
+        let at_close = PeerBook::read_at(client, &metagraph, closes).await?;
+        let head = PeerBook::from_parts(&metagraph, metagraph.block, &client.commitments(netuid).await?);
+        Ok(Self::judge(window, timing, &at_close, &head))
+    }
+
+    /// Judges each peer: its commitment naming `window` as of the put window's end, else (to
+    /// explain the rejection) as of the head.
+    pub fn judge(window: u64, timing: WindowTiming, at_close: &PeerBook, head: &PeerBook) -> Self {
+        let mut entries = BTreeMap::new();
+        for (&uid, peer) in &head.peers {
+            let judged = |p: &Peer| -> Result<Committed, CommitProblem> {
+                let c = p.commitment.as_ref().map_err(|e| CommitProblem::Commitment(e.clone()))?;
+                let w = c
+                    .window
+                    .filter(|w| w.window == window)
+                    .ok_or(CommitProblem::NotCommitted { window, latest: c.window.map(|w| w.window) })?;
+                match timing.judge(window, w.block) {
+                    CommitTiming::OnTime => Ok(Committed {
+                        uid,
+                        hotkey: p.hotkey,
+                        credentials: c.credentials.clone(),
+                        hash: w.hash,
+                        block: w.block,
+                    }),
+                    CommitTiming::Early { block, opens } => Err(CommitProblem::Early { window, block, opens }),
+                    CommitTiming::Late { block, closed } => Err(CommitProblem::Late { window, block, closed }),
+                }
+            };
+            // The same hotkey at the end of the put window (a uid re-registered since has a new
+            // hotkey, whose commitments say nothing about this window).
+            let at_close_peer = at_close.get(uid).filter(|p| p.hotkey == peer.hotkey);
+            let entry = match at_close_peer.map(judged) {
+                Some(Ok(c)) => Ok(c),
+                Some(Err(e @ CommitProblem::Early { .. })) => Err(e),
+                // Not there in time: say why from the head (late, or never).
+                _ => match judged(peer) {
+                    Ok(_) => Err(CommitProblem::NotCommitted { window, latest: None }),
+                    Err(e) => Err(e),
+                },
+            };
+            entries.insert(uid, entry);
+        }
+        Self { window, timing, entries }
+    }
+
+    pub fn get(&self, uid: u16) -> Result<&Committed, CommitProblem> {
+        match self.entries.get(&uid) {
+            Some(Ok(c)) => Ok(c),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(CommitProblem::UnknownUid(uid)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::credentials::BucketKeys;
+    use chain::client::metagraph::{Neuron, Source};
+
+    const TIMING: WindowTiming = WindowTiming { blocks_per_window: 10, put_blocks: 3 };
+
+    fn metagraph(hotkeys: &[PublicKey]) -> Metagraph {
+        let neurons = hotkeys
+            .iter()
+            .enumerate()
+            .map(|(uid, &hotkey)| Neuron {
+                uid: uid as u16,
+                hotkey,
+                coldkey: hotkey,
+                stake: 0,
+                alpha_stake: 0,
+                active: true,
+                validator_permit: false,
+                last_update: 0,
+                incentive: 0,
+                dividends: 0,
+                emission: 0,
+                block_at_registration: 0,
+            })
+            .collect();
+        Metagraph { netuid: 3, block: 100, source: Source::Storage, neurons }
+    }
+
+    fn commitment(hotkey: PublicKey, block: u64, window: Option<u64>) -> Commitment {
+        let creds = BucketKeys::generate().published().unwrap();
+        Commitment { hotkey, block, fields: commitment_fields(&creds, window.map(|w| (w, [w as u8; 32]))) }
+    }
+
+    #[test]
+    fn put_windows_are_inclusive_block_ranges() {
+        assert_eq!(TIMING.put_window(4), (50, 53));
+        assert_eq!(TIMING.judge(4, 49), CommitTiming::Early { block: 49, opens: 50 });
+        assert_eq!(TIMING.judge(4, 50), CommitTiming::OnTime);
+        assert_eq!(TIMING.judge(4, 53), CommitTiming::OnTime);
+        assert_eq!(TIMING.judge(4, 54), CommitTiming::Late { block: 54, closed: 53 });
+    }
+
+    #[test]
+    fn commitments_parse_and_refuse_garbage() {
+        let k = PublicKey([1; 32]);
+        let c = commitment(k, 7, Some(4));
+        let p = PeerCommitment::parse(&c).unwrap();
+        assert_eq!(p.window, Some(WindowCommit { window: 4, hash: [4; 32], block: 7 }));
+        let creds_only = Commitment { fields: c.fields[..1].to_vec(), ..c.clone() };
+        assert_eq!(PeerCommitment::parse(&creds_only).unwrap().window, None);
+        for fields in [
+            vec![],
+            vec![Field::Raw(vec![b'a'; 127])],
+            vec![Field::BigRaw(vec![b'a'; 128])],
+            vec![c.fields[0].clone(), Field::Raw(vec![0; 39])],
+        ] {
+            assert!(PeerCommitment::parse(&Commitment { fields, ..c.clone() }).is_err());
+        }
+    }
+
+    #[test]
+    fn windows_are_judged_at_the_end_of_the_put_window() {
+        let keys: Vec<PublicKey> = (0..6).map(|i| PublicKey([i + 1; 32])).collect();
+        let mg = metagraph(&keys);
+        // uid 0 on time; 1 early; 2 late (only at head); 3 never; 4 on time then moved on to window
+        // 5 (head shows 5); 5 committed nothing at all.
+        let at_close = [
+            commitment(keys[0], 51, Some(4)),
+            commitment(keys[1], 49, Some(4)),
+            commitment(keys[3], 40, Some(3)),
+            commitment(keys[4], 53, Some(4)),
+        ];
+        let head = [
+            commitment(keys[0], 51, Some(4)),
+            commitment(keys[1], 49, Some(4)),
+            commitment(keys[2], 60, Some(4)),
+            commitment(keys[3], 40, Some(3)),
+            commitment(keys[4], 61, Some(5)),
+        ];
+        let view = WindowView::judge(
+            4,
+            TIMING,
+            &PeerBook::from_parts(&mg, 53, &at_close),
+            &PeerBook::from_parts(&mg, 70, &head),
+        );
+        assert_eq!(view.get(0).unwrap().block, 51);
+        assert_eq!(view.get(1).unwrap_err(), CommitProblem::Early { window: 4, block: 49, opens: 50 });
+        assert_eq!(view.get(2).unwrap_err(), CommitProblem::Late { window: 4, block: 60, closed: 53 });
+        assert_eq!(view.get(3).unwrap_err(), CommitProblem::NotCommitted { window: 4, latest: Some(3) });
+        assert_eq!(view.get(4).unwrap().hash, [4; 32]);
+        assert_eq!(view.get(5).unwrap_err(), CommitProblem::Commitment(CommitmentError::Missing));
+        assert_eq!(view.get(9).unwrap_err(), CommitProblem::UnknownUid(9));
+    }
+}

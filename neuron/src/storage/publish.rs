@@ -1,0 +1,125 @@
+//! The miner's side of the exchange: sign the payload, put it in the own bucket, commit its hash.
+//!
+//! [`Publisher::publish_gradient`] refuses to work on a stale window: before the upload and again
+//! before the commitment it checks that the chain is still inside the window's put window, and it
+//! reports a commitment that was included too late (the transaction raced the deadline) instead of
+//! pretending it counts.
+
+use super::client::{Bucket, StorageError};
+use super::commit::{commitment_fields, CommitTiming, WindowTiming};
+use super::credentials::BucketCredentials;
+use super::keys::ObjectKey;
+use chain::client::{ChainError, Client};
+use chain::wallet::Keypair;
+use compression::signature::{self, SignatureError};
+use compression::wire;
+
+/// Why a publication did not happen (or did not count).
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("window {window}'s put window opens at block {opens}; the chain is at {block}")]
+    NotYet { window: u64, block: u64, opens: u64 },
+    #[error(
+        "window {window}'s put window closed at block {closed}; the chain is at {block}: not uploading a stale window"
+    )]
+    Stale { window: u64, block: u64, closed: u64 },
+    #[error("the payload's header says {field} {found}, the publisher expected {expected}")]
+    Header { field: &'static str, expected: String, found: String },
+    #[error("the payload is not a readable gradient: {0}")]
+    Payload(#[from] wire::DecodeError),
+    #[error("signing the payload: {0}")]
+    Sign(#[from] SignatureError),
+    #[error("uploading the payload: {0}")]
+    Storage(#[from] StorageError),
+    #[error("committing the hash: {0}")]
+    Chain(#[from] ChainError),
+    #[error("the hash of window {window} was committed at block {block}, after its put window closed at {closed}: it will not count")]
+    CommittedLate { window: u64, block: u64, closed: u64 },
+}
+
+/// What was published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub key: String,
+    pub hash: [u8; 32],
+    pub size: usize,
+    /// The block the commitment was included in.
+    pub commit_block: u64,
+}
+
+/// Signs `object` (a wire payload with its signature slot) in place with `hotkey`:
+/// `sr25519(hotkey, blake2b_256(object without the slot))`, as bittensor hotkeys sign.
+pub fn sign_payload(object: &mut [u8], hotkey: &Keypair) -> Result<(), SignatureError> {
+    let message = signature::signing_hash(object)?;
+    signature::attach(object, &hotkey.sign(&message))
+}
+
+/// A miner's (or validator's) publishing handle.
+pub struct Publisher<'a> {
+    pub chain: &'a Client,
+    pub hotkey: &'a Keypair,
+    pub netuid: u16,
+    pub uid: u16,
+    /// The own bucket, with the write key.
+    pub bucket: &'a Bucket,
+    /// The read credentials committed on chain.
+    pub credentials: &'a BucketCredentials,
+    pub timing: WindowTiming,
+}
+
+impl Publisher<'_> {
+    /// Commits the bucket credentials alone (at start-up, before any window hash).
+    pub async fn commit_credentials(&self) -> Result<u64, PublishError> {
+        Ok(self.chain.set_commitment(self.hotkey, self.netuid, &commitment_fields(self.credentials, None)).await?)
+    }
+
+    fn check_window(&self, window: u64, block: u64) -> Result<(), PublishError> {
+        match self.timing.judge(window, block) {
+            CommitTiming::OnTime => Ok(()),
+            CommitTiming::Early { block, opens } => Err(PublishError::NotYet { window, block, opens }),
+            CommitTiming::Late { block, closed } => Err(PublishError::Stale { window, block, closed }),
+        }
+    }
+
+    /// Signs `object` (an encoded payload for `window` whose header names this neuron), uploads it
+    /// as `gradient-{window}-{uid}-v{ver}`, and commits its hash with the credentials.
+    pub async fn publish_gradient(&self, window: u64, mut object: Vec<u8>) -> Result<Published, PublishError> {
+        self.check_header(window, &object)?;
+        self.check_window(window, self.chain.finalized_block().await?)?;
+        sign_payload(&mut object, self.hotkey)?;
+        let hash = signature::content_hash(&object);
+        let key = ObjectKey::gradient(window, self.uid).to_string();
+        let size = object.len();
+        self.bucket.put(&key, object.into()).await?;
+        // The upload took time: only commit if the hash can still count.
+        self.check_window(window, self.chain.finalized_block().await?)?;
+        let fields = commitment_fields(self.credentials, Some((window, hash)));
+        let commit_block = self.chain.set_commitment(self.hotkey, self.netuid, &fields).await?;
+        if let CommitTiming::Late { block, closed } = self.timing.judge(window, commit_block) {
+            return Err(PublishError::CommittedLate { window, block, closed });
+        }
+        tracing::info!(window, uid = self.uid, key, size, commit_block, "gradient published");
+        Ok(Published { key, hash, size, commit_block })
+    }
+
+    /// The header must name this neuron and window (a payload for the wrong window would be
+    /// rejected by every validator).
+    fn check_header(&self, window: u64, object: &[u8]) -> Result<(), PublishError> {
+        let h = wire::read_layout(object)?.header;
+        let mismatch =
+            |field: &'static str, expected: String, found: String| Err(PublishError::Header { field, expected, found });
+        if h.window != window {
+            return mismatch("window", window.to_string(), h.window.to_string());
+        }
+        if h.uid != self.uid {
+            return mismatch("uid", self.uid.to_string(), h.uid.to_string());
+        }
+        if h.netuid != self.netuid {
+            return mismatch("netuid", self.netuid.to_string(), h.netuid.to_string());
+        }
+        if h.hotkey != self.hotkey.public().0 {
+            return mismatch("hotkey", self.hotkey.public().hex(), hex::encode(h.hotkey));
+        }
+        Ok(())
+    }
+}
