@@ -265,6 +265,21 @@ impl Client {
         self.read("the finalized block", || async { Ok(self.api.at_current_block().await?.block_number()) }).await
     }
 
+    /// The hash of block `number` (`chain_getBlockHash`): public randomness everyone agrees on once
+    /// the block is final (validators seed their evaluation samples with it).
+    pub async fn block_hash(&self, number: u64) -> Result<[u8; 32], ChainError> {
+        let hash: Option<String> = self
+            .rpc
+            .request("chain_getBlockHash", rpc_params![number])
+            .await
+            .map_err(|e| ChainError::rpc("chain_getBlockHash", e))?;
+        let hash = hash.ok_or_else(|| ChainError::decode(format!("block {number}"), "no such block"))?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(hash.trim_start_matches("0x"), &mut out)
+            .map_err(|e| ChainError::decode(format!("hash of block {number}: {hash:?}"), e))?;
+        Ok(out)
+    }
+
     /// The chain's name (`system_chain`).
     pub async fn chain_name(&self) -> Result<String, ChainError> {
         self.rpc.request::<String>("system_chain", rpc_params![]).await.map_err(|e| ChainError::rpc("system_chain", e))
