@@ -50,7 +50,7 @@ pub fn chunk_edge(s: usize, target: usize) -> usize {
     if s <= target {
         return s;
     }
-    (1..=target).rev().find(|d| s % d == 0).unwrap_or(1)
+    (1..=target).rev().find(|d| s.is_multiple_of(*d)).unwrap_or(1)
 }
 
 /// templar's k rule: `min(topk, totalk)`, at least 2, made even — and, where that exceeds a tiny

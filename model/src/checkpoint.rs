@@ -85,6 +85,19 @@ pub fn save(
     window: u64,
     global_step: u64,
 ) -> Result<CheckpointManifest, CheckpointError> {
+    save_with(dir, trainer, window, global_step, |_| Ok(Vec::new()))
+}
+
+/// [`save`], plus files of the caller's (error feedback, validator scores, …) that `extras`
+/// writes into the staging folder and names; they are hashed into the manifest and replaced
+/// atomically together with the weights, so a checkpoint never mixes states of two windows.
+pub fn save_with(
+    dir: &Path,
+    trainer: &Trainer,
+    window: u64,
+    global_step: u64,
+    extras: impl FnOnce(&Path) -> Result<Vec<String>, CheckpointError>,
+) -> Result<CheckpointManifest, CheckpointError> {
     let params = trainer.model.params();
     let stage = staging(dir);
     let _ = std::fs::remove_dir_all(&stage);
@@ -109,10 +122,19 @@ pub fn save(
         model: config,
         files: vec![(MODEL_FILE.into(), file_hash(&model_path)?), (OPTIMIZER_FILE.into(), file_hash(&opt_path)?)],
     };
+    let mut manifest = manifest;
+    for name in extras(&stage)? {
+        if name.contains('/') || name == MANIFEST || manifest.files.iter().any(|(f, _)| *f == name) {
+            return Err(CheckpointError::Invalid(stage.join(&name), "reserved or repeated file name".into()));
+        }
+        let hash = file_hash(&stage.join(&name))?;
+        manifest.files.push((name, hash));
+    }
     let manifest_path = stage.join(MANIFEST);
+    let extra_paths: Vec<PathBuf> = manifest.files.iter().skip(2).map(|(f, _)| stage.join(f)).collect();
     std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).expect("manifest serializes"))
         .map_err(io(&manifest_path))?;
-    for f in [&model_path, &opt_path, &manifest_path] {
+    for f in [&model_path, &opt_path, &manifest_path].into_iter().chain(&extra_paths) {
         std::fs::File::open(f).and_then(|f| f.sync_all()).map_err(io(f))?;
     }
     // Swap: the old checkpoint survives until the new one is in place.
@@ -154,6 +176,18 @@ pub fn read_manifest(dir: &Path) -> Result<CheckpointManifest, CheckpointError> 
         }
     }
     Ok(m)
+}
+
+/// A file that [`save_with`] stored beside the weights, checked against the manifest's hash.
+pub fn read_extra(dir: &Path, manifest: &CheckpointManifest, name: &str) -> Result<Option<Vec<u8>>, CheckpointError> {
+    let Some((_, hash)) = manifest.files.iter().find(|(f, _)| f == name) else { return Ok(None) };
+    let path = dir.join(name);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let found = hex(&Blake2b256::digest(&bytes));
+    if &found != hash {
+        return Err(CheckpointError::Invalid(path, format!("hash {found}, manifest says {hash}")));
+    }
+    Ok(Some(bytes))
 }
 
 /// Loads the checkpoint in `dir` into `trainer` (weights, optimizer moments and step). The

@@ -91,13 +91,13 @@ impl LlamaConfig {
                 return Err(ConfigError::Zero(what));
             }
         }
-        if self.dim % self.n_heads != 0 {
+        if !self.dim.is_multiple_of(self.n_heads) {
             return Err(ConfigError::HeadDim { dim: self.dim, heads: self.n_heads });
         }
-        if self.n_heads % self.n_kv_heads != 0 {
+        if !self.n_heads.is_multiple_of(self.n_kv_heads) {
             return Err(ConfigError::KvHeads { heads: self.n_heads, kv: self.n_kv_heads });
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(ConfigError::OddHeadDim(self.head_dim()));
         }
         Ok(())
