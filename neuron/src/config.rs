@@ -19,6 +19,7 @@ pub struct NodeConfig {
     pub protocol: ProtocolConfig,
     pub model: ModelConfig,
     pub train: InnerConfig,
+    pub miner: MinerConfig,
     pub codec: CodecConfig,
     pub validator: ValidatorConfig,
     pub gauntlet: weights::GauntletConfig,
@@ -72,7 +73,9 @@ pub struct StorageConfig {
     pub read_secret: String,
 }
 
-/// The shared protocol: every peer of a subnet must agree on these.
+/// The shared protocol: every peer of a subnet must agree on these. (The validator's scoring
+/// constants, including how often weights are set and peer lists replaced, are in
+/// [`weights::GauntletConfig`], the `[gauntlet]` section.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProtocolConfig {
@@ -84,12 +87,6 @@ pub struct ProtocolConfig {
     pub put_blocks: u64,
     /// α of the outer step `θ ← θ − α·G`.
     pub outer_learning_rate: f64,
-    /// Validators set weights every this many windows.
-    pub windows_per_weights: u64,
-    /// The leading validator publishes a new peer list every this many windows.
-    pub peer_replacement_frequency: u64,
-    /// A peer list takes effect this many windows after it is published.
-    pub peer_list_window_margin: u64,
     /// Seconds a gather may take.
     pub gather_timeout_s: u64,
     /// Objects older than this many windows are deleted from the node's bucket.
@@ -105,9 +102,6 @@ impl Default for ProtocolConfig {
             blocks_per_window: 115,
             put_blocks: 6,
             outer_learning_rate: 0.4,
-            windows_per_weights: 3,
-            peer_replacement_frequency: 2,
-            peer_list_window_margin: 1,
             gather_timeout_s: 90,
             keep_windows: 10,
             checkpoint_frequency: 10,
@@ -207,6 +201,14 @@ impl InnerConfig {
     }
 }
 
+/// Miner-only settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MinerConfig {
+    /// Run as a dishonest miner of this kind (local networks and tests only).
+    pub adversary: Option<crate::adversary::Adversary>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CodecConfig {
@@ -237,8 +239,6 @@ impl CodecConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ValidatorConfig {
-    /// Uids evaluated per window.
-    pub uids_per_window: usize,
     /// The miner's update is applied at `outer_learning_rate × eval_lr_factor` for evaluation.
     pub eval_lr_factor: f64,
     /// Batches per loss evaluation (templar `validator_sample_micro_bs`).
@@ -254,7 +254,6 @@ pub struct ValidatorConfig {
 impl Default for ValidatorConfig {
     fn default() -> Self {
         Self {
-            uids_per_window: 20,
             eval_lr_factor: 0.2,
             eval_batches: 8,
             eval_batch_size: 1,
@@ -352,7 +351,7 @@ mod tests {
         assert_eq!(c.train.inner_steps, 30);
         assert_eq!(c.train.learning_rate, 1.17e-4);
         assert_eq!(c.codec.decay, 0.95);
-        assert_eq!(c.validator.uids_per_window, 20);
+        assert_eq!(c.gauntlet.uids_per_window, 20);
         assert_eq!(c.validator.eval_lr_factor, 0.2);
     }
 

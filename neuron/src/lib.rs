@@ -2,5 +2,15 @@
 //! from. [`replica`]: a peer's model and the chain-free parts of a window; [`storage`]: gradient
 //! exchange over S3 with on-chain hash commitments.
 
+pub mod adversary;
+pub mod audit;
+pub mod config;
+pub mod fsutil;
+pub mod metrics;
+pub mod miner;
+pub mod node;
 pub mod replica;
+pub mod signed;
 pub mod storage;
+pub mod subnet;
+pub mod validator;

@@ -1,6 +1,27 @@
-//! `neuron localnet`: a whole subnet on this machine.
+//! `neuron localnet`: a whole subnet on this machine, and `neuron localnet chain` (the dev chain
+//! alone).
 
-use clap::Subcommand;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use neuron::adversary::Adversary;
+use neuron::subnet::report::{AuditSummary, Summary, UidSummary, WindowSummary};
+use neuron::subnet::{Localnet, LocalnetOptions};
+use neuron::validator::WindowStatus;
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct LocalnetArgs {
+    #[command(subcommand)]
+    command: Option<LocalnetCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum LocalnetCommand {
@@ -18,9 +39,47 @@ pub enum LocalnetCommand {
     },
 }
 
-pub fn run(cmd: LocalnetCommand) -> anyhow::Result<()> {
-    match cmd {
-        LocalnetCommand::Chain { port, block_ms } => {
+/// A local subnet: dev chain, local S3, wallets, miners and validators training a real model.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Honest miners.
+    #[arg(long, default_value_t = 3)]
+    miners: usize,
+    /// Validators (the first one leads).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    validators: u64,
+    /// Windows the validator processes before everything stops.
+    #[arg(long, default_value_t = 8)]
+    windows: u64,
+    /// Model preset.
+    #[arg(long, default_value = "tiny")]
+    model: String,
+    /// Dishonest miners to add, one per kind given.
+    #[arg(long, value_enum, num_args = 1..)]
+    adversaries: Vec<Adversary>,
+    /// Leave the chain and the S3 server running at the end (until Ctrl-C).
+    #[arg(long)]
+    keep: bool,
+    /// Folder for wallets, data, node state, logs and the report.
+    #[arg(long, default_value = "localnet")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 500)]
+    block_ms: u64,
+    #[arg(long, default_value_t = 40)]
+    blocks_per_window: u64,
+    #[arg(long, default_value_t = 6)]
+    put_blocks: u64,
+    #[arg(long, default_value_t = 4)]
+    inner_steps: usize,
+    #[arg(long, default_value_t = 4)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 128)]
+    seq_len: usize,
+}
+
+pub fn run(args: LocalnetArgs) -> Result<()> {
+    match args.command {
+        Some(LocalnetCommand::Chain { port, block_ms }) => {
             let cfg = chain::devnet::DevnetConfig { port, block_ms, ..Default::default() };
             let devnet = chain::devnet::Devnet::start(&cfg)?;
             // The one line scripts wait for; logs go to stderr.
@@ -33,5 +92,194 @@ pub fn run(cmd: LocalnetCommand) -> anyhow::Result<()> {
             devnet.run_until_interrupted()?;
             Ok(())
         }
+        None => run_network(args.run),
     }
+}
+
+fn run_network(a: RunArgs) -> Result<()> {
+    neuron::subnet::check_out_dir(&a.out)?;
+    let options = LocalnetOptions {
+        miners: a.miners,
+        validators: a.validators as usize,
+        windows: a.windows,
+        model: a.model,
+        adversaries: a.adversaries,
+        keep: a.keep,
+        out: a.out.clone(),
+        block_ms: a.block_ms,
+        blocks_per_window: a.blocks_per_window,
+        put_blocks: a.put_blocks,
+        inner_steps: a.inner_steps,
+        batch_size: a.batch_size,
+        seq_len: a.seq_len,
+        binary: std::env::current_exe()?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async move {
+        let mut net = Localnet::create(options).await?;
+        net.launch()?;
+        println!(
+            "local subnet {} on {} with S3 at {}; logs in {}",
+            net.netuid,
+            net.chain.ws_url(),
+            net.s3.endpoint(),
+            net.options.out.join("nodes").display()
+        );
+        let outcome = tokio::select! {
+            r = watch(&mut net) => r,
+            _ = tokio::signal::ctrl_c() => {
+                println!("interrupted");
+                Ok(Vec::new())
+            }
+        };
+        net.stop_nodes();
+        let statuses = outcome?;
+        let summary = summarize(&net, &statuses).await?;
+        neuron::subnet::report::write(&net.options.out, &summary)?;
+        print_summary(&summary);
+        println!("report: {}", net.options.out.join("report.html").display());
+        if net.options.keep {
+            println!("chain {} and S3 {} keep running; Ctrl-C stops them", net.chain.ws_url(), net.s3.endpoint());
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        Ok(())
+    })
+}
+
+/// Reads the leading validator's status lines as they come, prints one line per window, and
+/// returns when it has processed the requested number of windows.
+async fn watch(net: &mut Localnet) -> Result<Vec<WindowStatus>> {
+    let validator = net.nodes.iter().find(|n| n.role == "validator").context("no validator")?.clone();
+    let status_path = validator.state_dir.join("status.jsonl");
+    let mut seen: Vec<WindowStatus> = Vec::new();
+    let mut offset = 0usize;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if let Some((name, code)) = net.exited().into_iter().next() {
+            bail!(
+                "{name} exited (status {code:?}); see its log in {}",
+                net.options.out.join("nodes").join(&name).display()
+            );
+        }
+        let Ok(file) = std::fs::File::open(&status_path) else { continue };
+        let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+        for line in lines.iter().skip(offset) {
+            let Ok(status) = serde_json::from_str::<WindowStatus>(line) else { continue };
+            let metagraph = net.client.metagraph(net.netuid).await?;
+            let incentive: BTreeMap<u16, f64> =
+                metagraph.neurons.iter().map(|n| (n.uid, n.incentive as f64 / u16::MAX as f64)).collect();
+            print_window(net, &status, &incentive);
+            seen.push(status);
+        }
+        offset = lines.len();
+        if seen.len() as u64 >= net.options.windows {
+            return Ok(seen);
+        }
+    }
+}
+
+fn role_of(net: &Localnet, uid: u16) -> String {
+    if uid == net.owner_uid {
+        return "owner".into();
+    }
+    net.nodes.iter().find(|n| n.uid == uid).map_or_else(|| "?".into(), |n| n.role.clone())
+}
+
+fn print_window(net: &Localnet, s: &WindowStatus, incentive: &BTreeMap<u16, f64>) {
+    let weights: Vec<String> = s.weights.iter().map(|(u, w)| format!("{u}:{w:.3}")).collect();
+    let inc: Vec<String> = incentive.iter().filter(|(_, i)| **i > 0.0).map(|(u, i)| format!("{u}:{i:.3}")).collect();
+    let rejected: Vec<String> = s
+        .rejected
+        .iter()
+        .map(|(u, r)| format!("{u}({}): {}", role_of(net, *u), r.chars().take(60).collect::<String>()))
+        .collect();
+    println!(
+        "window {:>4}  block {:>5}  loss {:>7}  accepted {:?}  weights [{}]  incentive [{}]",
+        s.window,
+        s.block,
+        s.loss.map_or("-".into(), |l| format!("{l:.4}")),
+        s.gathered,
+        weights.join(" "),
+        inc.join(" ")
+    );
+    for r in rejected {
+        println!("             rejected {r}");
+    }
+}
+
+async fn summarize(net: &Localnet, statuses: &[WindowStatus]) -> Result<Summary> {
+    let metagraph = net.client.metagraph(net.netuid).await?;
+    let incentive: BTreeMap<u16, f64> =
+        metagraph.neurons.iter().map(|n| (n.uid, n.incentive as f64 / u16::MAX as f64)).collect();
+    let last_weights: BTreeMap<u16, f64> =
+        statuses.last().map(|s| s.weights.iter().copied().collect()).unwrap_or_default();
+    let windows = statuses
+        .iter()
+        .map(|s| WindowSummary {
+            window: s.window,
+            loss: s.loss,
+            block: s.block,
+            accepted: s.gathered.clone(),
+            rejected: s.rejected.clone(),
+            weights: s.weights.clone(),
+            incentive: Vec::new(),
+        })
+        .collect();
+    let uids = metagraph
+        .neurons
+        .iter()
+        .map(|n| UidSummary {
+            uid: n.uid,
+            hotkey: n.hotkey.ss58(),
+            role: role_of(net, n.uid),
+            weight: last_weights.get(&n.uid).copied().unwrap_or(0.0),
+            incentive: incentive.get(&n.uid).copied().unwrap_or(0.0),
+        })
+        .collect();
+
+    // Audit every window the validator processed, from public data only.
+    let config = neuron::config::NodeConfig::load(Some(&net.nodes[0].config), &[])?;
+    let codec = config.codec.codec();
+    let manifest =
+        Arc::new(neuron::replica::payload_manifest(&model::LlamaConfig::preset(&config.model.preset)?, &codec)?);
+    let timing = neuron::storage::WindowTiming {
+        blocks_per_window: config.protocol.blocks_per_window,
+        put_blocks: config.protocol.put_blocks,
+    };
+    let endpoint = neuron::storage::Endpoint::url(net.s3.endpoint());
+    let mut audit = AuditSummary::default();
+    for s in statuses {
+        let verdicts = neuron::audit::audit_window(
+            &net.client,
+            endpoint.clone(),
+            net.netuid,
+            s.window,
+            timing,
+            manifest.clone(),
+            false,
+        )
+        .await?;
+        for v in verdicts {
+            if v.ok() {
+                audit.ok += 1;
+            } else {
+                audit.failed += 1;
+            }
+        }
+    }
+    Ok(Summary { windows, uids, audit })
+}
+
+fn print_summary(s: &Summary) {
+    println!();
+    println!("{:>4}  {:<22}  {:>8}  {:>9}  hotkey", "uid", "role", "weight", "incentive");
+    for u in &s.uids {
+        println!("{:>4}  {:<22}  {:>8.4}  {:>9.4}  {}", u.uid, u.role, u.weight, u.incentive, u.hotkey);
+    }
+    let first = s.windows.iter().find_map(|w| w.loss);
+    let last = s.windows.iter().rev().find_map(|w| w.loss);
+    if let (Some(a), Some(b)) = (first, last) {
+        println!("validator loss {a:.4} -> {b:.4} over {} windows", s.windows.len());
+    }
+    println!("audit: {} payloads verified, {} failed", s.audit.ok, s.audit.failed);
 }

@@ -1,13 +1,15 @@
 //! `neuron`: the one binary of covenant-rs.
 //!
-//! Subcommands: `codec` (inspect, encode, decode and aggregate SparseLoCo payloads), `data` and
-//! `train` (tokenized data, model training), `localnet` (a local subnet on this machine).
+//! Subcommands: `miner` and `validator` (the protocol), `codec` (inspect, encode, decode and
+//! aggregate SparseLoCo payloads), `data` and `train` (tokenized data, model training), `wallet`
+//! and `chain` (keys and chain operations), `localnet` (a local subnet on this machine).
 
 mod chain_cmd;
 mod codec_cmd;
 mod cuda;
-mod fsutil;
+use neuron::fsutil;
 mod localnet;
+mod node_cmd;
 mod train_cmd;
 mod wallet_cmd;
 
@@ -46,9 +48,12 @@ enum Command {
     Data(train_cmd::DataCommand),
     /// Train a model on prepared data (hardware and stack check: loss, tokens/s).
     Train(train_cmd::TrainArgs),
+    /// Train and earn: the miner's window loop (PROTOCOL.md §2).
+    Miner(node_cmd::NodeArgs),
+    /// Score miners with the Gauntlet and set weights (PROTOCOL.md §6).
+    Validator(node_cmd::NodeArgs),
     /// Run a local network: dev chain, local S3, miners and validators.
-    #[command(subcommand)]
-    Localnet(localnet::LocalnetCommand),
+    Localnet(localnet::LocalnetArgs),
     /// Bittensor wallets (coldkeys and hotkeys, btcli's file format).
     #[command(subcommand)]
     Wallet(wallet_cmd::WalletCommand),
@@ -65,7 +70,9 @@ fn main() -> anyhow::Result<()> {
         Command::Codec(cmd) => codec_cmd::run(cmd),
         Command::Data(cmd) => train_cmd::run_data(cmd),
         Command::Train(args) => train_cmd::run_train(args),
-        Command::Localnet(cmd) => localnet::run(cmd),
+        Command::Miner(args) => node_cmd::run_miner(args),
+        Command::Validator(args) => node_cmd::run_validator(args),
+        Command::Localnet(args) => localnet::run(args),
         Command::Wallet(cmd) => wallet_cmd::run(cmd),
         Command::Chain(args) => chain_cmd::run(args),
     }

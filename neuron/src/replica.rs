@@ -88,7 +88,7 @@ impl Replica {
 
     /// Replaces the error-feedback buffer (after a restart).
     pub fn set_error_feedback(&mut self, ef: Tensor) -> Result<(), ReplicaError> {
-        let _ = self.ef.f_copy_(&ef)?;
+        self.ef.f_copy_(&ef)?;
         Ok(())
     }
 

@@ -1,0 +1,349 @@
+//! What a miner and a validator share: the chain connection and hotkey, the node's own bucket and
+//! its on-chain credentials, the model replica and data, the peer list, debug slices, and the
+//! node's persisted state.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use chain::client::{BlockClock, Client};
+use chain::wallet::{Keypair, PasswordSource, PublicKey, Wallet};
+use compression::wire::{self, Header, IndexCoding, Payload};
+use compression::{Aggregation, Manifest, SparseParam};
+use model::data::shards::Dataset;
+use model::{checkpoint, Llama, LlamaConfig, Trainer};
+use tch::Device;
+
+use crate::config::NodeConfig;
+use crate::replica::Replica;
+use crate::signed::{self, DebugSlice, PeerList};
+use crate::storage::{
+    AccessKey, Bucket, BucketCredentials, BucketKeys, Endpoint, Gatherer, ObjectKey, PeerBook, Publisher, Version,
+    WindowTiming, S3,
+};
+
+/// A running node.
+pub struct Node {
+    pub config: NodeConfig,
+    pub chain: Client,
+    pub hotkey: Keypair,
+    pub uid: u16,
+    pub netuid: u16,
+    pub timing: WindowTiming,
+    pub version: Version,
+    pub endpoint: Endpoint,
+    pub s3: S3,
+    /// The node's own bucket, with the write key.
+    pub bucket: Bucket,
+    /// The read credentials committed on chain.
+    pub credentials: BucketCredentials,
+    pub gatherer: Gatherer,
+    pub manifest: Arc<Manifest>,
+    pub data: Dataset,
+    pub replica: Replica,
+    pub index_coding: IndexCoding,
+    pub aggregation: Aggregation,
+    /// Outer steps applied.
+    pub global_step: u64,
+    /// Last window whose outer step the model includes.
+    pub last_window: Option<u64>,
+}
+
+const EF_FILE: &str = "error_feedback.safetensors";
+const EF_TENSOR: &str = "error_feedback";
+
+/// Where a node keeps its own state between runs.
+pub fn checkpoint_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("checkpoint")
+}
+
+fn device_of(name: &str) -> Result<Device> {
+    Ok(match name {
+        "cpu" => Device::Cpu,
+        "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
+        "cuda" => bail!("model.device = cuda, but libtorch sees no CUDA device"),
+        "auto" => Device::cuda_if_available(),
+        other => bail!("model.device must be cpu, cuda or auto, not `{other}`"),
+    })
+}
+
+/// The hotkey named by the configuration's wallet section.
+pub fn load_hotkey(config: &NodeConfig) -> Result<Keypair> {
+    let w = &config.wallet;
+    let wallet = Wallet::resolve(Some(&w.name), Some(&w.hotkey), w.path.as_deref())?;
+    let pw = PasswordSource { file: None, no_prompt: true };
+    wallet.hotkey(&pw).with_context(|| format!("loading hotkey {}/{}", w.name, w.hotkey))
+}
+
+/// The node's bucket keys from the storage section.
+pub fn bucket_keys(config: &NodeConfig) -> Result<(Endpoint, BucketKeys)> {
+    let s = &config.storage;
+    if s.account_id.is_empty() || s.write_key_id.is_empty() || s.read_key_id.is_empty() {
+        bail!("storage.account_id, storage.write_key_id/write_secret and storage.read_key_id/read_secret are required");
+    }
+    let endpoint = match s.endpoint.as_str() {
+        "" | "r2" => Endpoint::R2,
+        url => Endpoint::Url {
+            url: url.to_string(),
+            region: if s.region.is_empty() { "us-east-1".into() } else { s.region.clone() },
+        },
+    };
+    let keys = BucketKeys {
+        account_id: s.account_id.clone(),
+        write: AccessKey::new(&s.write_key_id, &s.write_secret),
+        read: AccessKey::new(&s.read_key_id, &s.read_secret),
+    };
+    Ok((endpoint, keys))
+}
+
+impl Node {
+    /// Connects to the chain, checks registration, prepares the bucket (publishing its read
+    /// credentials if the chain does not have them yet), and loads the model and data.
+    pub async fn start(config: NodeConfig) -> Result<Self> {
+        let netuid = config.chain.netuid;
+        let chain = Client::connect(&config.chain.network).await.context("connecting to the chain")?;
+        let hotkey = load_hotkey(&config)?;
+        let uid = chain
+            .uid_of(netuid, &hotkey.public())
+            .await?
+            .with_context(|| format!("hotkey {} is not registered on subnet {netuid}", hotkey.ss58()))?;
+        let timing = WindowTiming {
+            blocks_per_window: config.protocol.blocks_per_window,
+            put_blocks: config.protocol.put_blocks,
+        };
+        let version = Version::new(config.protocol.version.clone())?;
+        let (endpoint, keys) = bucket_keys(&config)?;
+        let s3 = S3::default();
+        let bucket = s3.writer(&endpoint, &keys);
+        bucket.create().await.context("creating the node's bucket")?;
+        let credentials = keys.published()?;
+
+        let device = device_of(&config.model.device)?;
+        let model_config = LlamaConfig::preset(&config.model.preset)?;
+        let trainer = Trainer::new(Llama::new(model_config, device, config.model.seed)?, config.train.train_config())?;
+        let replica = Replica::new(trainer, config.codec.codec())?;
+        let manifest = Arc::new(replica.manifest.clone());
+        let data = Dataset::open(&config.model.data, false)
+            .with_context(|| format!("opening the dataset {}", config.model.data.display()))?;
+        let index_coding = config.codec.index_coding.parse().map_err(anyhow::Error::msg)?;
+        let aggregation = config.codec.aggregation.parse().map_err(anyhow::Error::msg)?;
+        let mut node = Self {
+            gatherer: Gatherer::new(s3.clone(), endpoint.clone()),
+            config,
+            chain,
+            hotkey,
+            uid,
+            netuid,
+            timing,
+            version,
+            endpoint,
+            s3,
+            bucket,
+            credentials,
+            manifest,
+            data,
+            replica,
+            index_coding,
+            aggregation,
+            global_step: 0,
+            last_window: None,
+        };
+        node.restore()?;
+        node.ensure_credentials_committed().await?;
+        tracing::info!(
+            uid,
+            netuid,
+            hotkey = %node.hotkey.ss58(),
+            params = node.replica.trainer.model.config().num_params(),
+            ?device,
+            global_step = node.global_step,
+            "node ready"
+        );
+        Ok(node)
+    }
+
+    /// Publishes the bucket's read credentials unless the chain already has them.
+    async fn ensure_credentials_committed(&self) -> Result<()> {
+        let on_chain = self.chain.commitment(self.netuid, &self.hotkey.public()).await?;
+        let current = on_chain.as_ref().and_then(|c| crate::storage::PeerCommitment::parse(c).ok());
+        if current.map(|c| c.credentials) != Some(self.credentials.clone()) {
+            self.publisher().commit_credentials().await.context("committing bucket credentials")?;
+            tracing::info!(bucket = self.credentials.bucket(), "bucket credentials committed on chain");
+        }
+        Ok(())
+    }
+
+    pub fn publisher(&self) -> Publisher<'_> {
+        Publisher {
+            chain: &self.chain,
+            hotkey: &self.hotkey,
+            netuid: self.netuid,
+            uid: self.uid,
+            bucket: &self.bucket,
+            credentials: &self.credentials,
+            timing: self.timing,
+        }
+    }
+
+    pub fn key(&self, key: ObjectKey) -> String {
+        key.with_version(self.version.clone()).to_string()
+    }
+
+    pub fn window_of(&self, block: u64) -> u64 {
+        block / self.timing.blocks_per_window
+    }
+
+    /// First block of `window`.
+    pub fn window_start(&self, window: u64) -> u64 {
+        window * self.timing.blocks_per_window
+    }
+
+    /// The block after which window `w`'s put window is closed.
+    pub fn put_window_end(&self, window: u64) -> u64 {
+        self.timing.put_window(window).1
+    }
+
+    /// Encodes a compressed update of `window` as this node's payload (unsigned; the publisher
+    /// signs it).
+    pub fn encode_payload(&self, window: u64, params: Vec<SparseParam>) -> Result<Vec<u8>> {
+        let header = Header {
+            netuid: self.netuid,
+            uid: self.uid,
+            window,
+            hotkey: self.hotkey.public().0,
+            model: self.manifest.fingerprint(),
+        };
+        Ok(wire::encode(&Payload { header, params }, &self.manifest, self.index_coding)?)
+    }
+
+    /// The leading validator: the uid with the most stake among those with a validator permit
+    /// (the most stake overall when nobody has one yet), and its bucket credentials.
+    pub fn leader(
+        &self,
+        book: &PeerBook,
+        metagraph: &chain::client::Metagraph,
+    ) -> Option<(u16, PublicKey, BucketCredentials)> {
+        let candidates: Vec<_> = metagraph.neurons.iter().filter(|n| n.validator_permit).collect();
+        let pool: Vec<_> = if candidates.is_empty() { metagraph.neurons.iter().collect() } else { candidates };
+        let best = pool.into_iter().filter(|n| n.stake > 0).max_by_key(|n| (n.stake, std::cmp::Reverse(n.uid)))?;
+        let peer = book.get(best.uid)?;
+        let creds = peer.commitment.as_ref().ok()?.credentials.clone();
+        Some((best.uid, best.hotkey, creds))
+    }
+
+    /// Uids that count as validators (not evaluated, not gathered): stake above the threshold.
+    pub fn validators(&self, metagraph: &chain::client::Metagraph) -> Vec<u16> {
+        let threshold = self.config.validator.validator_stake_threshold;
+        metagraph.neurons.iter().filter(|n| n.stake >= threshold && n.stake > 0).map(|n| n.uid).collect()
+    }
+
+    /// The peer list in force for `window`: the leader's latest list whose first effective window
+    /// is at most `window`, if its signature verifies.
+    pub async fn peer_list(&self, leader: &(u16, PublicKey, BucketCredentials), window: u64) -> Option<PeerList> {
+        let bucket = self.s3.reader(&self.endpoint, &leader.2);
+        let mut objects = bucket.list("peers_").await.ok()?;
+        objects.sort_by(|a, b| b.key.cmp(&a.key));
+        let mut best: Option<PeerList> = None;
+        for o in objects {
+            let Some(ObjectKey::Peers { window: w, version }) = ObjectKey::parse(&o.key) else { continue };
+            if version != self.version || w > window {
+                continue;
+            }
+            if best.as_ref().is_some_and(|b| b.first_effective_window >= w) {
+                continue;
+            }
+            let Ok(dl) = bucket.get_capped(&o.key, signed::MAX_SIGNED_OBJECT as u64).await else { continue };
+            match signed::open::<PeerList>(&dl.bytes, &leader.1) {
+                Ok(list) if list.netuid == self.netuid && list.first_effective_window <= window => {
+                    if best.as_ref().is_none_or(|b| list.first_effective_window > b.first_effective_window) {
+                        best = Some(list);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(key = o.key, "ignoring a peer list that does not verify: {e}"),
+            }
+        }
+        best
+    }
+
+    /// Uploads this node's debug slice for `window` (after its outer step).
+    pub async fn publish_debug(&self, window: u64) -> Result<()> {
+        let slice = DebugSlice {
+            netuid: self.netuid,
+            uid: self.uid,
+            window,
+            global_step: self.global_step,
+            params: self.replica.debug_slice()?,
+        };
+        let bytes = signed::sign(&slice, &self.hotkey)?;
+        self.bucket.put(&self.key(ObjectKey::debug(window, self.uid)), bytes.into()).await?;
+        Ok(())
+    }
+
+    /// Aggregates accepted payloads and applies the outer step; returns the aggregate.
+    pub fn apply_gathered(&mut self, updates: &[&[SparseParam]]) -> Result<Option<tch::Tensor>> {
+        if updates.is_empty() {
+            return Ok(None);
+        }
+        let g = self.replica.aggregate(updates, self.aggregation)?;
+        self.replica.outer_step(&g, self.config.protocol.outer_learning_rate)?;
+        self.global_step += 1;
+        Ok(Some(g))
+    }
+
+    /// Saves the model, optimizer, error feedback and `extras` (`(file name, bytes)`, e.g. the
+    /// validator's scores) after `window`, all in one atomically replaced folder.
+    pub fn save(&mut self, window: u64, extras: &[(&str, Vec<u8>)]) -> Result<()> {
+        let dir = checkpoint_dir(&self.config.model.state_dir);
+        std::fs::create_dir_all(&self.config.model.state_dir)?;
+        let ef = self.replica.error_feedback().to_device(Device::Cpu);
+        checkpoint::save_with(&dir, &self.replica.trainer, window, self.global_step, |stage| {
+            tch::Tensor::write_safetensors(&[(EF_TENSOR, &ef)], stage.join(EF_FILE))?;
+            let mut names = vec![EF_FILE.to_string()];
+            for (name, bytes) in extras {
+                let path = stage.join(name);
+                std::fs::write(&path, bytes).map_err(|source| checkpoint::CheckpointError::Io { path, source })?;
+                names.push(name.to_string());
+            }
+            Ok(names)
+        })?;
+        self.last_window = Some(window);
+        Ok(())
+    }
+
+    /// A file saved by [`Node::save`] with the current state, if any.
+    pub fn saved_extra(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let dir = checkpoint_dir(&self.config.model.state_dir);
+        if !dir.join(checkpoint::MANIFEST).exists() {
+            return Ok(None);
+        }
+        let m = checkpoint::read_manifest(&dir)?;
+        Ok(checkpoint::read_extra(&dir, &m, name)?)
+    }
+
+    /// Loads the state saved by [`Node::save`], if any.
+    fn restore(&mut self) -> Result<()> {
+        let dir = checkpoint_dir(&self.config.model.state_dir);
+        if !dir.join(checkpoint::MANIFEST).exists() {
+            return Ok(());
+        }
+        let m = checkpoint::load(&dir, &mut self.replica.trainer).context("restoring the node's checkpoint")?;
+        if m.files.iter().any(|(f, _)| f == EF_FILE) {
+            let ef = tch::Tensor::read_safetensors(dir.join(EF_FILE))?
+                .into_iter()
+                .find(|(n, _)| n == EF_TENSOR)
+                .map(|(_, t)| t)
+                .with_context(|| format!("{EF_FILE} has no {EF_TENSOR} tensor"))?;
+            self.replica.set_error_feedback(ef.to_device(self.replica.device()))?;
+        }
+        self.global_step = m.global_step;
+        self.last_window = Some(m.window);
+        tracing::info!(window = m.window, global_step = m.global_step, "resumed from saved state");
+        Ok(())
+    }
+
+    /// A block clock following finalized heads.
+    pub async fn clock(&self) -> Result<BlockClock> {
+        Ok(self.chain.clock().await?)
+    }
+}

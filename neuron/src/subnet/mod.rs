@@ -1,0 +1,315 @@
+//! A whole subnet on one machine (`neuron localnet`): the dev chain, a local S3 server, wallets,
+//! a subnet with registered and staked neurons, tokenized data, and miner and validator
+//! processes — then a live view, an audit of every window, and a report.
+//!
+//! Everything binds to 127.0.0.1 and lives under one output folder; nothing leaves the machine.
+
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use chain::client::{AdminCall, Client};
+use chain::devnet::{Devnet, DevnetConfig};
+use chain::wallet::{Keypair, Wallet};
+use serde::{Deserialize, Serialize};
+
+use crate::adversary::Adversary;
+use crate::config::NodeConfig;
+use crate::storage::{BucketKeys, LocalS3, LocalS3Config};
+
+/// How big and how long.
+#[derive(Clone, Debug)]
+pub struct LocalnetOptions {
+    pub miners: usize,
+    pub validators: usize,
+    pub windows: u64,
+    pub model: String,
+    pub adversaries: Vec<Adversary>,
+    pub keep: bool,
+    pub out: PathBuf,
+    pub block_ms: u64,
+    pub blocks_per_window: u64,
+    pub put_blocks: u64,
+    pub inner_steps: usize,
+    pub batch_size: usize,
+    pub seq_len: usize,
+    /// The `neuron` executable to run nodes with.
+    pub binary: PathBuf,
+}
+
+/// One process of the local network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub name: String,
+    /// `miner`, `validator` or `adversary:<kind>`.
+    pub role: String,
+    pub uid: u16,
+    pub hotkey: String,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub state_dir: PathBuf,
+}
+
+/// The running network.
+pub struct Localnet {
+    pub options: LocalnetOptions,
+    pub chain: Devnet,
+    pub s3: LocalS3,
+    pub client: Client,
+    pub netuid: u16,
+    pub owner_uid: u16,
+    pub nodes: Vec<NodeInfo>,
+    children: Vec<(String, Child)>,
+}
+
+const TAO: u64 = 1_000_000_000;
+
+fn write_wallet(root: &Path, name: &str) -> Result<(Keypair, Keypair)> {
+    let wallet = Wallet::new(name, "default", root)?;
+    let coldkey = Keypair::generate(12)?;
+    let hotkey = Keypair::generate(12)?;
+    wallet.write_coldkey(&coldkey, None, true)?;
+    wallet.write_coldkeypub(&coldkey.public(), true)?;
+    wallet.write_hotkey(&hotkey, None, true)?;
+    Ok((coldkey, hotkey))
+}
+
+impl Localnet {
+    /// Starts the chain and the S3 server, creates and funds wallets, creates the subnet,
+    /// registers and stakes the neurons, prepares data and writes each node's configuration.
+    pub async fn create(options: LocalnetOptions) -> Result<Self> {
+        let out = &options.out;
+        std::fs::create_dir_all(out)?;
+        let wallets = out.join("wallets");
+        let _ = std::fs::remove_dir_all(&wallets);
+
+        let chain = Devnet::start(&DevnetConfig { port: 0, block_ms: options.block_ms, ..DevnetConfig::default() })
+            .context("starting the dev chain (run `make setup` once)")?;
+        tracing::info!(url = chain.ws_url(), "dev chain up");
+
+        // Buckets: one per node, each with its own write and read key.
+        let roles: Vec<(String, String)> = (0..options.validators)
+            .map(|i| (format!("validator{i}"), "validator".to_string()))
+            .chain((0..options.miners).map(|i| (format!("miner{i}"), "miner".to_string())))
+            .chain(
+                options
+                    .adversaries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| (format!("adversary{i}-{}", a.name()), format!("adversary:{}", a.name()))),
+            )
+            .collect();
+        let keys: Vec<BucketKeys> = roles.iter().map(|_| BucketKeys::generate()).collect();
+        let s3_root = out.join("s3");
+        let _ = std::fs::remove_dir_all(&s3_root);
+        std::fs::create_dir_all(&s3_root)?;
+        let mut s3_config = LocalS3Config::new(&s3_root);
+        for k in &keys {
+            s3_config = s3_config.with_bucket(k);
+        }
+        let s3 = LocalS3::start(s3_config).context("starting the local S3 server")?;
+        tracing::info!(endpoint = s3.endpoint(), "local S3 up");
+
+        let client = Client::connect(&chain.ws_url()).await?;
+        let alice = Keypair::from_uri("//Alice")?;
+        client.sudo(AdminCall::AdminFreezeWindow(0), &alice).await?;
+        client.sudo(AdminCall::NetworkRateLimit(0), &alice).await?;
+        let (owner_cold, owner_hot) = write_wallet(&wallets, "owner")?;
+        client.transfer(&alice, &owner_cold.public(), 10_000 * TAO).await?;
+        let netuid = client.register_network(&owner_cold, &owner_hot.public()).await?;
+        client.start_call(&owner_cold, netuid).await?;
+        for call in [
+            AdminCall::WeightsSetRateLimit { netuid, blocks: 0 },
+            AdminCall::CommitRevealEnabled { netuid, enabled: false },
+            AdminCall::Tempo { netuid, tempo: options.blocks_per_window as u16 },
+            AdminCall::ActivityCutoff { netuid, blocks: 5000 },
+        ] {
+            client.sudo(call, &alice).await?;
+        }
+        let owner_uid = client.uid_of(netuid, &owner_hot.public()).await?.context("owner is registered")?;
+        tracing::info!(netuid, owner_uid, "subnet created");
+
+        let data = out.join("data");
+        if !data.join(model::data::shards::MANIFEST).exists() {
+            prepare_data(&data, options.seq_len)?;
+        }
+
+        let mut nodes = Vec::with_capacity(roles.len());
+        for ((name, role), bucket) in roles.iter().zip(&keys) {
+            let (cold, hot) = write_wallet(&wallets, name)?;
+            client.transfer(&alice, &cold.public(), 1_000 * TAO).await?;
+            let uid = client.burned_register(&cold, netuid, &hot.public()).await?;
+            if role == "validator" {
+                client.add_stake(&cold, &hot.public(), netuid, 500 * TAO).await?;
+            }
+            let dir = out.join("nodes").join(name);
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+            let config = node_config(
+                &options,
+                &chain.ws_url(),
+                netuid,
+                owner_uid,
+                &wallets,
+                name,
+                &s3.endpoint(),
+                bucket,
+                &data,
+                &dir,
+            );
+            let config_path = dir.join("config.toml");
+            std::fs::write(&config_path, config.to_toml())?;
+            tracing::info!(name, role, uid, "registered");
+            nodes.push(NodeInfo {
+                name: name.clone(),
+                role: role.clone(),
+                uid,
+                hotkey: hot.ss58(),
+                config: config_path,
+                log: dir.join("node.log"),
+                state_dir: dir.join("state"),
+            });
+        }
+        let summary_nodes = serde_json::to_vec_pretty(&nodes)?;
+        std::fs::write(out.join("nodes.json"), summary_nodes)?;
+        Ok(Self { options, chain, s3, client, netuid, owner_uid, nodes, children: Vec::new() })
+    }
+
+    /// Starts every node as a child process of the `neuron` binary.
+    pub fn launch(&mut self) -> Result<()> {
+        for n in &self.nodes {
+            let log = std::fs::File::create(&n.log)?;
+            let mut cmd = Command::new(&self.options.binary);
+            let sub = if n.role == "validator" { "validator" } else { "miner" };
+            cmd.arg(sub).arg("--config").arg(&n.config);
+            if let Some(kind) = n.role.strip_prefix("adversary:") {
+                cmd.arg("--set").arg(format!("miner.adversary={kind:?}"));
+            }
+            cmd.env("OMP_NUM_THREADS", "1")
+                .env("RUST_LOG", std::env::var("NEURON_NODE_LOG").unwrap_or_else(|_| "info".into()))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log);
+            let child = cmd.spawn().with_context(|| format!("starting {}", n.name))?;
+            self.children.push((n.name.clone(), child));
+        }
+        Ok(())
+    }
+
+    /// Names of nodes whose process has exited.
+    pub fn exited(&mut self) -> Vec<(String, Option<i32>)> {
+        self.children
+            .iter_mut()
+            .filter_map(|(name, c)| match c.try_wait() {
+                Ok(Some(status)) => Some((name.clone(), status.code())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Stops every node (SIGTERM, then SIGKILL after a grace period).
+    pub fn stop_nodes(&mut self) {
+        for (_, c) in &mut self.children {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        for (_, c) in &mut self.children {
+            while std::time::Instant::now() < deadline {
+                if matches!(c.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.children.clear();
+    }
+}
+
+impl Drop for Localnet {
+    fn drop(&mut self) {
+        self.stop_nodes();
+    }
+}
+
+/// Tokenizes the shipped text (Shakespeare's plays and the King James Bible) into `dir`.
+fn prepare_data(dir: &Path, seq_len: usize) -> Result<()> {
+    let text = model::cache_dir().join("data/text");
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(text.join("shakespeare"))
+        .with_context(|| format!("{} (run `make setup`)", text.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    inputs.sort();
+    inputs.push(text.join("kjv.txt"));
+    let tokenizer = model::data::tokenizer::TextTokenizer::load("gpt2")?;
+    let m = model::data::shards::prepare(&inputs, &tokenizer, seq_len, 8192, dir)?;
+    tracing::info!(samples = m.samples, tokens = m.tokens, "data prepared");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn node_config(
+    o: &LocalnetOptions,
+    ws_url: &str,
+    netuid: u16,
+    owner_uid: u16,
+    wallets: &Path,
+    name: &str,
+    s3_endpoint: &str,
+    bucket: &BucketKeys,
+    data: &Path,
+    dir: &Path,
+) -> NodeConfig {
+    let mut c = NodeConfig::default();
+    c.chain.network = ws_url.to_string();
+    c.chain.netuid = netuid;
+    c.wallet.name = name.to_string();
+    c.wallet.hotkey = "default".into();
+    c.wallet.path = Some(wallets.to_path_buf());
+    c.storage.endpoint = s3_endpoint.to_string();
+    c.storage.account_id = bucket.account_id.clone();
+    c.storage.write_key_id = bucket.write.id.clone();
+    c.storage.write_secret = bucket.write.secret.clone();
+    c.storage.read_key_id = bucket.read.id.clone();
+    c.storage.read_secret = bucket.read.secret.clone();
+    c.protocol.blocks_per_window = o.blocks_per_window;
+    c.protocol.put_blocks = o.put_blocks;
+    c.protocol.gather_timeout_s = 30;
+    c.protocol.checkpoint_frequency = 5;
+    c.model.preset = o.model.clone();
+    c.model.data = data.to_path_buf();
+    c.model.device = "cpu".into();
+    c.model.state_dir = dir.join("state");
+    c.train.inner_steps = o.inner_steps;
+    c.train.batch_size = o.batch_size;
+    c.train.micro_batch_size = o.batch_size;
+    c.train.pool_size = (o.inner_steps * o.batch_size * 4) as u64;
+    c.train.learning_rate = 2e-3;
+    c.train.warmup_steps = 10;
+    c.train.total_steps = 2000;
+    c.validator.eval_batches = 2;
+    c.validator.eval_batch_size = o.batch_size;
+    c.validator.validator_stake_threshold = 100 * TAO;
+    c.gauntlet.burn_uid = owner_uid;
+    c
+}
+
+/// Waits until the chain reaches `block`, failing after `timeout`.
+pub async fn wait_for_block(client: &Client, block: u64, timeout: Duration) -> Result<u64> {
+    Ok(client.wait_for_block(block, timeout).await?)
+}
+
+/// Refuses an output folder that is not ours to clear.
+pub fn check_out_dir(out: &Path) -> Result<()> {
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() && !out.join("nodes.json").exists() {
+        bail!("{} is not empty and is not a localnet folder; choose another --out", out.display());
+    }
+    Ok(())
+}
