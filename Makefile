@@ -30,9 +30,11 @@ test: setup
 test-pallets:
 	scripts/test-pallets.sh
 
+# A local subnet: dev chain, local S3, 3 miners and a validator training the tiny model on real
+# text for a few minutes, then a summary, an audit and report.html in ./localnet.
 demo: setup
 	$(CARGO) build --release --locked -p neuron
-	scripts/demo.sh
+	$(TEST_ENV) target/release/neuron localnet --out localnet $(DEMO_ARGS)
 
 fmt:
 	$(CARGO) fmt --all

@@ -94,6 +94,7 @@ pub fn malformed(len: usize, window: u64) -> Vec<u8> {
 }
 
 /// Another miner's payload for `window`, re-signed as this node's: same updates, own header.
+/// Fails until the victim has uploaded it and committed its hash.
 pub async fn copy_of(node: &Node, window: u64, victim: u16) -> Result<Vec<u8>> {
     let metagraph = node.chain.metagraph(node.netuid).await?;
     let book =

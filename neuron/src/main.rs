@@ -4,6 +4,7 @@
 //! aggregate SparseLoCo payloads), `data` and `train` (tokenized data, model training), `wallet`
 //! and `chain` (keys and chain operations), `localnet` (a local subnet on this machine).
 
+mod audit_cmd;
 mod chain_cmd;
 mod codec_cmd;
 mod cuda;
@@ -52,6 +53,8 @@ enum Command {
     Miner(node_cmd::NodeArgs),
     /// Score miners with the Gauntlet and set weights (PROTOCOL.md §6).
     Validator(node_cmd::NodeArgs),
+    /// Verify every committed payload of a window from public data (chain + buckets).
+    Audit(audit_cmd::AuditArgs),
     /// Run a local network: dev chain, local S3, miners and validators.
     Localnet(localnet::LocalnetArgs),
     /// Bittensor wallets (coldkeys and hotkeys, btcli's file format).
@@ -72,6 +75,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => train_cmd::run_train(args),
         Command::Miner(args) => node_cmd::run_miner(args),
         Command::Validator(args) => node_cmd::run_validator(args),
+        Command::Audit(args) => audit_cmd::run(args),
         Command::Localnet(args) => localnet::run(args),
         Command::Wallet(cmd) => wallet_cmd::run(cmd),
         Command::Chain(args) => chain_cmd::run(args),

@@ -203,22 +203,25 @@ async fn misbehave(
             object
         }
         Adversary::Copycat => {
-            // Let the victim (the first honest miner) commit first, then copy it.
-            let (start, end) = node.timing.put_window(window);
-            clock.wait_for_block((start + end) / 2).await?;
+            // Wait for the victim (the first other miner) to commit its hash, then copy it.
             let metagraph = node.chain.metagraph(node.netuid).await?;
             let validators = node.validators(&metagraph);
             let victim = metagraph.neurons.iter().map(|n| n.uid).find(|u| *u != node.uid && !validators.contains(u));
-            match victim {
-                Some(v) => match adversary::copy_of(node, window, v).await {
-                    Ok(copy) => copy,
-                    Err(e) => {
-                        tracing::warn!(window, victim = v, "copy failed ({e:#}); uploading own update");
-                        object
+            let (_, end) = node.timing.put_window(window);
+            let mut copy = None;
+            while let Some(v) = victim {
+                if clock.block() > end {
+                    break;
+                }
+                match adversary::copy_of(node, window, v).await {
+                    Ok(c) => {
+                        copy = Some(c);
+                        break;
                     }
-                },
-                None => object,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+                }
             }
+            copy.unwrap_or(object)
         }
         Adversary::Noise | Adversary::Scaled | Adversary::Freeloader => object,
     };

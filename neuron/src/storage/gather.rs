@@ -308,7 +308,7 @@ async fn fetch_one(
             Ok(p) => p,
             Err(e) => return (Err(Rejection::Decode(e)), stats),
         };
-        if let Err(r) = check_header(&payload, netuid, window, &c) {
+        if let Some(r) = header_problem(&payload, netuid, window, &c) {
             return (Err(r), stats);
         }
         let size = bytes.len();
@@ -335,9 +335,10 @@ async fn fetch_one(
     }
 }
 
-fn check_header(p: &Payload, netuid: u16, window: u64, c: &Committed) -> Result<(), Rejection> {
+/// Why the payload's header does not name this netuid, window, uid and hotkey, if it does not.
+fn header_problem(p: &Payload, netuid: u16, window: u64, c: &Committed) -> Option<Rejection> {
     let h = &p.header;
-    let bad = |field: &'static str, expected: String, found: String| Err(Rejection::Header { field, expected, found });
+    let bad = |field: &'static str, expected: String, found: String| Some(Rejection::Header { field, expected, found });
     if h.netuid != netuid {
         return bad("netuid", netuid.to_string(), h.netuid.to_string());
     }
@@ -350,5 +351,5 @@ fn check_header(p: &Payload, netuid: u16, window: u64, c: &Committed) -> Result<
     if h.hotkey != c.hotkey.0 {
         return bad("hotkey", c.hotkey.hex(), hex::encode(h.hotkey));
     }
-    Ok(())
+    None
 }

@@ -73,26 +73,33 @@ impl Publisher<'_> {
         Ok(self.chain.set_commitment(self.hotkey, self.netuid, &commitment_fields(self.credentials, None)).await?)
     }
 
-    fn check_window(&self, window: u64, block: u64) -> Result<(), PublishError> {
+    /// Why `window` cannot be published at `block`, if it cannot.
+    fn window_problem(&self, window: u64, block: u64) -> Option<PublishError> {
         match self.timing.judge(window, block) {
-            CommitTiming::OnTime => Ok(()),
-            CommitTiming::Early { block, opens } => Err(PublishError::NotYet { window, block, opens }),
-            CommitTiming::Late { block, closed } => Err(PublishError::Stale { window, block, closed }),
+            CommitTiming::OnTime => None,
+            CommitTiming::Early { block, opens } => Some(PublishError::NotYet { window, block, opens }),
+            CommitTiming::Late { block, closed } => Some(PublishError::Stale { window, block, closed }),
         }
     }
 
     /// Signs `object` (an encoded payload for `window` whose header names this neuron), uploads it
     /// as `gradient-{window}-{uid}-v{ver}`, and commits its hash with the credentials.
     pub async fn publish_gradient(&self, window: u64, mut object: Vec<u8>) -> Result<Published, PublishError> {
-        self.check_header(window, &object)?;
-        self.check_window(window, self.chain.finalized_block().await?)?;
+        if let Some(e) = self.header_problem(window, &object) {
+            return Err(e);
+        }
+        if let Some(e) = self.window_problem(window, self.chain.finalized_block().await?) {
+            return Err(e);
+        }
         sign_payload(&mut object, self.hotkey)?;
         let hash = signature::content_hash(&object);
         let key = ObjectKey::gradient(window, self.uid).to_string();
         let size = object.len();
         self.bucket.put(&key, object.into()).await?;
         // The upload took time: only commit if the hash can still count.
-        self.check_window(window, self.chain.finalized_block().await?)?;
+        if let Some(e) = self.window_problem(window, self.chain.finalized_block().await?) {
+            return Err(e);
+        }
         let fields = commitment_fields(self.credentials, Some((window, hash)));
         let commit_block = self.chain.set_commitment(self.hotkey, self.netuid, &fields).await?;
         if let CommitTiming::Late { block, closed } = self.timing.judge(window, commit_block) {
@@ -104,10 +111,14 @@ impl Publisher<'_> {
 
     /// The header must name this neuron and window (a payload for the wrong window would be
     /// rejected by every validator).
-    fn check_header(&self, window: u64, object: &[u8]) -> Result<(), PublishError> {
-        let h = wire::read_layout(object)?.header;
-        let mismatch =
-            |field: &'static str, expected: String, found: String| Err(PublishError::Header { field, expected, found });
+    fn header_problem(&self, window: u64, object: &[u8]) -> Option<PublishError> {
+        let h = match wire::read_layout(object) {
+            Ok(layout) => layout.header,
+            Err(e) => return Some(PublishError::Payload(e)),
+        };
+        let mismatch = |field: &'static str, expected: String, found: String| {
+            Some(PublishError::Header { field, expected, found })
+        };
         if h.window != window {
             return mismatch("window", window.to_string(), h.window.to_string());
         }
@@ -120,6 +131,6 @@ impl Publisher<'_> {
         if h.hotkey != self.hotkey.public().0 {
             return mismatch("hotkey", self.hotkey.public().hex(), hex::encode(h.hotkey));
         }
-        Ok(())
+        None
     }
 }

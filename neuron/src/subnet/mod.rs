@@ -298,6 +298,9 @@ fn node_config(
     c.validator.eval_batch_size = o.batch_size;
     c.validator.validator_stake_threshold = 100 * TAO;
     c.gauntlet.burn_uid = owner_uid;
+    // A short run: the rules that wait for history in production start early here.
+    c.gauntlet.bma_warmup_windows = 2;
+    c.gauntlet.copycat_start_global_step = 0;
     c
 }
 
