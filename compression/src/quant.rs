@@ -19,6 +19,11 @@ const OFFSET: f32 = (LEVELS / 2) as f32;
 /// Bounds on a transmitted scale that templar's gather accepts (`1e-12 ≤ |scale| ≤ 1e4`).
 pub const MIN_SCALE: f32 = 1e-12;
 pub const MAX_SCALE: f32 = 1e4;
+/// Bound on the magnitude of a transmitted shift or lookup value. Pseudo-gradients are many orders
+/// of magnitude smaller; the bound keeps every dequantized level, its square summed over a whole
+/// parameter, and the mean over peers finite, so no payload can poison an aggregate with `inf`
+/// (and, through a zero clip factor, `NaN`).
+pub const MAX_VALUE: f32 = 1e8;
 
 /// Per-parameter quantization statistics, as sent on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,24 +36,25 @@ pub struct QuantParams {
 /// Why transmitted quantization statistics are unacceptable.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum QuantError {
-    #[error("shift {0} is not finite")]
+    #[error("shift {0} is not finite or exceeds {MAX_VALUE:e} in magnitude")]
     Shift(f32),
     #[error("scale {0} is not finite or outside [{MIN_SCALE:e}, {MAX_SCALE:e}]")]
     Scale(f32),
-    #[error("lookup value {0} is not finite")]
+    #[error("lookup value {0} is not finite or exceeds {MAX_VALUE:e} in magnitude")]
     Lookup(f32),
 }
 
 impl QuantParams {
     /// Checks the statistics of an untrusted payload.
     pub fn validate(&self) -> Result<(), QuantError> {
-        if !self.shift.is_finite() {
+        let bounded = |v: f32| v.is_finite() && v.abs() <= MAX_VALUE;
+        if !bounded(self.shift) {
             return Err(QuantError::Shift(self.shift));
         }
         if !(self.scale.is_finite() && (MIN_SCALE..=MAX_SCALE).contains(&self.scale.abs())) {
             return Err(QuantError::Scale(self.scale));
         }
-        match self.lookup.iter().find(|v| !v.is_finite()) {
+        match self.lookup.iter().find(|&&v| !bounded(v)) {
             Some(&v) => Err(QuantError::Lookup(v)),
             None => Ok(()),
         }
@@ -151,6 +157,22 @@ mod tests {
         assert!(matches!(QuantParams { scale: 1e5, ..ok }.validate(), Err(QuantError::Scale(_))));
         let mut bad = ok;
         bad.lookup[2] = f32::INFINITY;
+        assert!(matches!(bad.validate(), Err(QuantError::Lookup(_))));
+    }
+
+    #[test]
+    fn validation_bounds_shift_and_lookup_so_levels_stay_finite() {
+        let edge = QuantParams { shift: MAX_VALUE, scale: 1.0, lookup: [MAX_VALUE; 4] };
+        assert_eq!(edge.validate(), Ok(()));
+        // The largest accepted level, squared and summed over a 70B model's worth of kept values,
+        // is still finite in f32: the clip factor of such a peer is a number, not 0·inf.
+        let level = edge.levels()[0];
+        assert!((level * level * 2e9).is_finite());
+        let huge = 3e38f32;
+        assert!(matches!(QuantParams { shift: huge, ..edge }.validate(), Err(QuantError::Shift(_))));
+        assert!(matches!(QuantParams { shift: -1.5e8, ..edge }.validate(), Err(QuantError::Shift(_))));
+        let mut bad = edge;
+        bad.lookup[0] = -huge;
         assert!(matches!(bad.validate(), Err(QuantError::Lookup(_))));
     }
 }
