@@ -138,7 +138,8 @@ pub fn save_with(
         std::fs::File::open(f).and_then(|f| f.sync_all()).map_err(io(f))?;
     }
     // Swap: the old checkpoint survives until the new one is in place.
-    let old = dir.with_extension("old");
+    recover(dir)?;
+    let old = previous(dir);
     let _ = std::fs::remove_dir_all(&old);
     if dir.exists() {
         std::fs::rename(dir, &old).map_err(io(dir))?;
@@ -146,6 +147,26 @@ pub fn save_with(
     std::fs::rename(&stage, dir).map_err(io(dir))?;
     let _ = std::fs::remove_dir_all(&old);
     Ok(manifest)
+}
+
+/// Where [`save_with`] keeps the previous checkpoint during its swap.
+fn previous(dir: &Path) -> PathBuf {
+    let mut name = dir.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".previous");
+    dir.with_file_name(name)
+}
+
+/// Finishes a swap that a crash interrupted between its two renames: if `dir` is gone but the
+/// previous checkpoint is still beside it, the previous one is put back. Returns whether it did.
+/// [`read_manifest`] and [`save_with`] call it, so callers only need it before checking whether
+/// `dir` exists.
+pub fn recover(dir: &Path) -> Result<bool, CheckpointError> {
+    let old = previous(dir);
+    if dir.exists() || !old.join(MANIFEST).exists() {
+        return Ok(false);
+    }
+    std::fs::rename(&old, dir).map_err(io(dir))?;
+    Ok(true)
 }
 
 fn staging(dir: &Path) -> PathBuf {
@@ -156,6 +177,7 @@ fn staging(dir: &Path) -> PathBuf {
 
 /// Reads and checks the manifest of the checkpoint in `dir` (file hashes included).
 pub fn read_manifest(dir: &Path) -> Result<CheckpointManifest, CheckpointError> {
+    recover(dir)?;
     let path = dir.join(MANIFEST);
     let bytes = std::fs::read(&path).map_err(io(&path))?;
     let m: CheckpointManifest =
@@ -198,34 +220,59 @@ pub fn load(dir: &Path, trainer: &mut Trainer) -> Result<CheckpointManifest, Che
     if manifest.model_fingerprint != expected {
         return Err(CheckpointError::ModelMismatch { expected, found: manifest.model_fingerprint });
     }
-    let device = trainer.model.device();
-    let gather = |file: &str, prefix: &str| -> Result<Tensor, CheckpointError> {
-        let path = dir.join(file);
-        let mut tensors: std::collections::HashMap<String, Tensor> =
-            Tensor::read_safetensors(&path)?.into_iter().collect();
-        let params = trainer.model.params();
-        let mut parts = Vec::with_capacity(params.len());
-        for (name, shape) in params.names().iter().zip(params.shapes()) {
-            let key = format!("{prefix}{name}");
-            let t = tensors
-                .remove(&key)
-                .ok_or_else(|| CheckpointError::Invalid(path.clone(), format!("missing `{key}`")))?;
-            if t.size() != *shape || t.kind() != Kind::Float {
-                return Err(CheckpointError::Invalid(
-                    path.clone(),
-                    format!("`{key}` is {:?} {:?}", t.kind(), t.size()),
-                ));
-            }
-            parts.push(t.f_flatten(0, -1)?);
-        }
-        Ok(Tensor::f_cat(&parts, 0)?.f_to_device(device)?)
-    };
-    let weights = gather(MODEL_FILE, "")?;
-    let exp_avg = gather(OPTIMIZER_FILE, "exp_avg.")?;
-    let exp_avg_sq = gather(OPTIMIZER_FILE, "exp_avg_sq.")?;
+    let weights = read_flat(&dir.join(MODEL_FILE), "", trainer)?;
+    let exp_avg = read_flat(&dir.join(OPTIMIZER_FILE), "exp_avg.", trainer)?;
+    let exp_avg_sq = read_flat(&dir.join(OPTIMIZER_FILE), "exp_avg_sq.", trainer)?;
     let _guard = tch::no_grad_guard();
     trainer.model.params_mut().master_mut().f_copy_(&weights)?;
     trainer.model.params_mut().sync_compute()?;
     trainer.optimizer = AdamW::from_state(trainer.optimizer.config, exp_avg, exp_avg_sq, manifest.inner_step)?;
     Ok(manifest)
+}
+
+/// The name of the weights file inside a checkpoint folder (what a leading validator publishes
+/// for late joiners).
+pub fn weights_file(dir: &Path) -> PathBuf {
+    dir.join(MODEL_FILE)
+}
+
+/// Loads only the weights of a `model.safetensors` file (a published checkpoint) into `trainer`;
+/// the inner optimizer is left as it is. The trainer is unchanged if a tensor is missing or has
+/// the wrong shape or type.
+pub fn load_weights(path: &Path, trainer: &mut Trainer) -> Result<(), CheckpointError> {
+    let weights = read_flat(path, "", trainer)?;
+    let _guard = tch::no_grad_guard();
+    trainer.model.params_mut().master_mut().f_copy_(&weights)?;
+    trainer.model.params_mut().sync_compute()?;
+    Ok(())
+}
+
+/// The tensors `{prefix}{name}` of every parameter in `path`, checked against the model and laid
+/// out flat like its masters, on the model's device.
+fn read_flat(path: &Path, prefix: &str, trainer: &Trainer) -> Result<Tensor, CheckpointError> {
+    let mut tensors: std::collections::HashMap<String, Tensor> = Tensor::read_safetensors(path)?.into_iter().collect();
+    let params = trainer.model.params();
+    let mut parts = Vec::with_capacity(params.len());
+    for (name, shape) in params.names().iter().zip(params.shapes()) {
+        let key = format!("{prefix}{name}");
+        let t = tensors
+            .remove(&key)
+            .ok_or_else(|| CheckpointError::Invalid(path.to_path_buf(), format!("missing `{key}`")))?;
+        if t.size() != *shape || t.kind() != Kind::Float {
+            return Err(CheckpointError::Invalid(
+                path.to_path_buf(),
+                format!("`{key}` is {:?} {:?}", t.kind(), t.size()),
+            ));
+        }
+        parts.push(t.f_flatten(0, -1)?);
+    }
+    // A file for another architecture can hold every tensor this one needs (a deeper model's
+    // first layers): tensors of the same kind that the model does not have are refused too.
+    if let Some(extra) = tensors.keys().find(|k| k.starts_with(prefix)) {
+        return Err(CheckpointError::Invalid(
+            path.to_path_buf(),
+            format!("`{extra}` is not a parameter of this model"),
+        ));
+    }
+    Ok(Tensor::f_cat(&parts, 0)?.f_to_device(trainer.model.device())?)
 }

@@ -148,6 +148,35 @@ fn checkpoint_round_trip_is_bitwise_and_training_resumes_identically() {
 }
 
 #[test]
+fn a_swap_interrupted_by_a_crash_is_recovered_and_weights_load_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dataset(&dir.path().join("data"));
+    let mut a = trainer(21);
+    a.step(&data.batch(&[1, 2, 3, 4], Device::Cpu).unwrap()).unwrap();
+    let ckpt = dir.path().join("ckpt");
+    checkpoint::save(&ckpt, &a, 3, 1).unwrap();
+    checkpoint::save(&ckpt, &a, 4, 2).unwrap();
+    // A crash after the first rename of the next save's swap: only the previous one is left.
+    std::fs::rename(&ckpt, dir.path().join("ckpt.previous")).unwrap();
+    assert!(!ckpt.exists());
+    let m = checkpoint::read_manifest(&ckpt).unwrap();
+    assert_eq!((m.window, m.global_step), (4, 2));
+    assert!(ckpt.exists() && !dir.path().join("ckpt.previous").exists());
+
+    // The published form of a checkpoint is its weights file: it loads without the optimizer.
+    let mut b = trainer(22);
+    let moments = b.optimizer.exp_avg.copy();
+    checkpoint::load_weights(&checkpoint::weights_file(&ckpt), &mut b).unwrap();
+    assert!(b.model.params().master().equal(a.model.params().master()));
+    assert!(b.optimizer.exp_avg.equal(&moments));
+    assert_eq!(b.optimizer.step, 0);
+    let mut other = LlamaConfig::preset("tiny").unwrap();
+    other.n_layers = 1;
+    let mut c = Trainer::new(Llama::new(other, Device::Cpu, 1).unwrap(), TrainConfig::default()).unwrap();
+    assert!(checkpoint::load_weights(&checkpoint::weights_file(&ckpt), &mut c).is_err());
+}
+
+#[test]
 fn initialisation_is_deterministic() {
     let config = LlamaConfig::preset("tiny").unwrap();
     let a = Llama::new(config.clone(), Device::Cpu, 5).unwrap();
