@@ -36,6 +36,15 @@ pub struct GauntletConfig {
     pub bma_threshold: f64,
     /// Windows after the start window before `bma_threshold` applies (`bma_warmup_windows` = 10).
     pub bma_warmup_windows: u64,
+    /// The own-data test behind the binary indicator. `None` (the default) is templar's: +1 when
+    /// the miner's update improves its own data relatively more than random data. `Some(margin)`
+    /// is ours, controlled by the window's consensus update: +1 only when the miner's update helps
+    /// its own data more than a generic good update would (the consensus' own-vs-random ratio on
+    /// the same batches), by more than `margin` in units of the consensus' random improvement.
+    /// Templar's test is a fair coin for an update that did not train on the miner's data (noise,
+    /// a freeloader), so only the BMA's long average catches it; the controlled one says −1 to
+    /// such an update in nearly every window. See the crate's README for the measurements.
+    pub own_data_margin: Option<f64>,
 
     // ── Sync score ──
     /// Steps behind at which the sync score reaches 0: `sync = max(0, 1 − min(x, cap)/cap)^exp`
@@ -157,6 +166,7 @@ impl Default for GauntletConfig {
             binary_score_ma_alpha: 0.05,
             bma_threshold: 0.10,
             bma_warmup_windows: 10,
+            own_data_margin: None,
             sync_score_cap_steps: 3.0,
             sync_score_exponent: 2.5,
             sync_max_steps_behind: 2.0,
@@ -255,6 +265,9 @@ impl GauntletConfig {
         check("missing_gradient_penalty_score", self.missing_gradient_penalty_score, true, "(−∞, ∞)")?;
         unit("binary_score_ma_alpha", self.binary_score_ma_alpha)?;
         unit("bma_threshold", self.bma_threshold)?;
+        if let Some(m) = self.own_data_margin {
+            check("own_data_margin", m, m.is_finite() && m >= 0.0, "[0, ∞)")?;
+        }
         positive("sync_score_cap_steps", self.sync_score_cap_steps)?;
         positive("sync_score_exponent", self.sync_score_exponent)?;
         check("sync_max_steps_behind", self.sync_max_steps_behind, self.sync_max_steps_behind >= 0.0, "[0, ∞)")?;

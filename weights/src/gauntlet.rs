@@ -75,6 +75,48 @@ pub struct Evaluation {
     pub random_after: f64,
     /// [`crate::sync::steps_behind`] of the miner's debug slice; `None` if it had none usable.
     pub steps_behind: Option<f64>,
+    /// The same measurement with the window's consensus update (the aggregate of the gathered
+    /// peers, at the same scale) in place of the miner's: the control of the own-data test when
+    /// [`crate::GauntletConfig::own_data_margin`] is set.
+    pub consensus: Option<ConsensusLosses>,
+}
+
+/// Losses after applying the window's consensus update instead of the miner's.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConsensusLosses {
+    /// On the miner's own data.
+    pub own_after: f64,
+    /// On the window's random data.
+    pub random_after: f64,
+}
+
+impl Evaluation {
+    /// Relative improvement of the loss on the miner's own data.
+    pub fn own_improvement(&self) -> f64 {
+        (self.own_before - self.own_after) / self.own_before
+    }
+
+    /// Relative improvement of the loss on random data: the gradient score.
+    pub fn random_improvement(&self) -> f64 {
+        (self.random_before - self.random_after) / self.random_before
+    }
+
+    /// How much more the update helps the miner's own data than the consensus update predicts
+    /// for an update of its random improvement, in units of the consensus' random improvement:
+    /// `(own − ρ·random) / random_G` with `ρ = own_G / random_G` (`_G`: the consensus update's
+    /// relative improvements on the same batches). `None` without a usable control (none given,
+    /// or a consensus update that did not improve the random loss).
+    pub fn own_advantage(&self) -> Option<f64> {
+        let c = self.consensus?;
+        let own_g = (self.own_before - c.own_after) / self.own_before;
+        let random_g = (self.random_before - c.random_after) / self.random_before;
+        if !(random_g > 0.0 && own_g.is_finite()) {
+            return None;
+        }
+        let expected = own_g / random_g * self.random_improvement();
+        let advantage = (self.own_improvement() - expected) / random_g;
+        advantage.is_finite().then_some(advantage)
+    }
 }
 
 /// How an evaluation attempt ended.
@@ -95,6 +137,8 @@ pub enum Recorded {
         gradient_score: f64,
         binary_indicator: f64,
         sync_score: f64,
+        /// [`Evaluation::own_advantage`], when the controlled own-data test decided the indicator.
+        own_advantage: Option<f64>,
     },
     /// The missing-gradient rule was applied.
     Missing,
@@ -346,8 +390,8 @@ impl Gauntlet {
             }
             EvalOutcome::Evaluated(e) => e,
         };
-        let gradient_score = (e.random_before - e.random_after) / e.random_before;
-        let own_improvement = (e.own_before - e.own_after) / e.own_before;
+        let gradient_score = e.random_improvement();
+        let own_improvement = e.own_improvement();
         if !(gradient_score.is_finite() && own_improvement.is_finite()) {
             // An update that makes the loss infinite or NaN is not a usable gradient.
             self.apply_invalid_gradient(uid);
@@ -355,7 +399,14 @@ impl Gauntlet {
         }
         self.track_negative(uid, gradient_score < 0.0);
         self.enter_score(uid, gradient_score);
-        let binary_indicator = if own_improvement > gradient_score { 1.0 } else { -1.0 };
+        // The controlled test where configured and measurable, templar's otherwise.
+        let own_advantage = self.config.own_data_margin.and_then(|m| e.own_advantage().map(|a| (a, m)));
+        let helped_own_data = match own_advantage {
+            Some((advantage, margin)) => advantage > margin,
+            None => own_improvement > gradient_score,
+        };
+        let binary_indicator = if helped_own_data { 1.0 } else { -1.0 };
+        let own_advantage = own_advantage.map(|(a, _)| a);
         let alpha = self.config.binary_score_ma_alpha;
         let sync = self.sync_score(e.steps_behind);
         let p = self.state.peers.entry(uid).or_default();
@@ -364,7 +415,7 @@ impl Gauntlet {
         p.bma = (1.0 - alpha) * p.bma + alpha * binary_indicator;
         p.sync_score = sync;
         self.state.evaluated.insert(uid);
-        Ok(Recorded::Scored { gradient_score, binary_indicator, sync_score: sync })
+        Ok(Recorded::Scored { gradient_score, binary_indicator, sync_score: sync, own_advantage })
     }
 
     /// `max(0, BMA)`, and 0 below `bma_threshold` once `bma_warmup_windows` have passed since the

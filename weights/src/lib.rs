@@ -38,8 +38,8 @@ pub type Uid = u16;
 pub use config::{ConfigError, GauntletConfig};
 pub use copycat::{CommitPosition, CopycatFinding, OverlapLevel, ParamIndices, PeerUpdate};
 pub use gauntlet::{
-    EvalOutcome, EvalPlan, Evaluation, GatherReport, Gauntlet, GauntletError, PeerLists, PeerSelection, Recorded,
-    WindowStart, WindowSummary,
+    ConsensusLosses, EvalOutcome, EvalPlan, Evaluation, GatherReport, Gauntlet, GauntletError, PeerLists,
+    PeerSelection, Recorded, WindowStart, WindowSummary,
 };
 pub use openskill::{PlackettLuce, Rating};
 pub use state::{GauntletState, Hotkey, PeerState, PenaltyEvent, PenaltyKind};

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, VecDeque};
 use weights::copycat::{detect, CommitPosition, ParamIndices, PeerUpdate};
 use weights::state::PendingScore;
 use weights::{
-    CopycatFinding, EvalOutcome, Evaluation, GatherReport, Gauntlet, GauntletConfig, GauntletError, GauntletState,
-    Hotkey, OverlapLevel, PeerSelection, PeerState, PenaltyKind, Rating, Recorded, Uid, WindowStart,
+    ConsensusLosses, CopycatFinding, EvalOutcome, Evaluation, GatherReport, Gauntlet, GauntletConfig, GauntletError,
+    GauntletState, Hotkey, OverlapLevel, PeerSelection, PeerState, PenaltyKind, Rating, Recorded, Uid, WindowStart,
 };
 
 fn start(window: u64, active: &[Uid]) -> WindowStart {
@@ -40,7 +40,14 @@ fn gauntlet_with(peers: Vec<(Uid, PeerState)>, config: GauntletConfig) -> Gauntl
 }
 
 fn eval(random_after: f64, own_after: f64, steps_behind: Option<f64>) -> EvalOutcome {
-    EvalOutcome::Evaluated(Evaluation { own_before: 3.0, own_after, random_before: 3.0, random_after, steps_behind })
+    EvalOutcome::Evaluated(Evaluation {
+        own_before: 3.0,
+        own_after,
+        random_before: 3.0,
+        random_after,
+        steps_behind,
+        consensus: None,
+    })
 }
 
 /// Runs a window in which every planned uid is recorded with `outcome(uid)`.
@@ -58,6 +65,55 @@ fn close(a: f64, b: f64) -> bool {
 
 // ── Evaluation, BMA, final score ──────────────────────────────────────────────────────────────
 
+/// An evaluation with the consensus control: the miner's update improves random data by
+/// `random` and own data by `own` (relative), the consensus update by `random_g` and `own_g`.
+fn controlled(random: f64, own: f64, random_g: f64, own_g: f64) -> EvalOutcome {
+    EvalOutcome::Evaluated(Evaluation {
+        own_before: 4.0,
+        own_after: 4.0 * (1.0 - own),
+        random_before: 2.0,
+        random_after: 2.0 * (1.0 - random),
+        steps_behind: Some(0.0),
+        consensus: Some(ConsensusLosses { own_after: 4.0 * (1.0 - own_g), random_after: 2.0 * (1.0 - random_g) }),
+    })
+}
+
+#[test]
+fn the_controlled_own_data_test_needs_more_than_what_a_generic_update_does() {
+    let config = GauntletConfig { own_data_margin: Some(0.01), ..GauntletConfig::default() };
+    let mut g = Gauntlet::new(config).unwrap();
+    g.begin_window(&start(10, &[3, 4, 5, 6, 7])).unwrap();
+    // The consensus helps this uid's batches 1.2× as much as random ones (its samples happen to
+    // be easy): a generic update that does the same (a freeloader) gets −1, though templar's
+    // test would give it +1 (own 0.0012 > random 0.001).
+    let r = g.record_evaluation(3, controlled(0.001, 0.0012, 0.002, 0.0024)).unwrap();
+    let Recorded::Scored { binary_indicator, own_advantage, .. } = r else { panic!("{r:?}") };
+    assert_eq!(binary_indicator, -1.0);
+    assert!(own_advantage.unwrap().abs() < 1e-9, "{own_advantage:?}");
+    // The same sizes, but own data helped 1.4× as much (it trained on them): advantage
+    // (0.0014 − 1.2·0.001)/0.002 = 0.1 > 0.01: +1.
+    let r = g.record_evaluation(4, controlled(0.001, 0.0014, 0.002, 0.0024)).unwrap();
+    let Recorded::Scored { binary_indicator, own_advantage, .. } = r else { panic!("{r:?}") };
+    assert_eq!(binary_indicator, 1.0);
+    assert!((own_advantage.unwrap() - 0.1).abs() < 1e-9, "{own_advantage:?}");
+    // Noise: tiny effects either way, below the margin in consensus units ((0.5e-5 + 1.2·0.5e-5)
+    // / 0.002 = 0.0055): −1, though its own data improved and random data got worse (templar: +1).
+    let r = g.record_evaluation(5, controlled(-0.000005, 0.000005, 0.002, 0.0024)).unwrap();
+    let Recorded::Scored { binary_indicator, .. } = r else { panic!("{r:?}") };
+    assert_eq!(binary_indicator, -1.0);
+    // A consensus that made random data worse is no control: templar's test decides.
+    let r = g.record_evaluation(6, controlled(0.001, 0.0012, -0.001, 0.0024)).unwrap();
+    let Recorded::Scored { binary_indicator, own_advantage, .. } = r else { panic!("{r:?}") };
+    assert_eq!((binary_indicator, own_advantage), (1.0, None));
+    // Without a control (e.g. nothing gathered this window), templar's test too.
+    let r = g.record_evaluation(7, eval(2.997, 2.99, Some(0.0))).unwrap();
+    let Recorded::Scored { binary_indicator, own_advantage, .. } = r else { panic!("{r:?}") };
+    assert_eq!((binary_indicator, own_advantage), (1.0, None));
+    g.finish_window().unwrap();
+    let bad = GauntletConfig { own_data_margin: Some(-0.5), ..GauntletConfig::default() };
+    assert!(Gauntlet::new(bad).is_err());
+}
+
 #[test]
 fn evaluation_sets_gradient_score_indicator_bma_sync_and_final_score() {
     let mut g = Gauntlet::new(GauntletConfig::default()).unwrap();
@@ -68,7 +124,8 @@ fn evaluation_sets_gradient_score_indicator_bma_sync_and_final_score() {
     assert_eq!(plan_uids, vec![3, 4], "fewer candidates than uids_per_window: all are evaluated");
     // uid 3: random loss 3.0 → 2.97 (score 0.01), own 3.0 → 2.94 (own gain 0.02 > 0.01: +1), 1.5 steps behind.
     let r = g.record_evaluation(3, eval(2.97, 2.94, Some(1.5))).unwrap();
-    let Recorded::Scored { gradient_score, binary_indicator, sync_score } = r else { panic!("{r:?}") };
+    let Recorded::Scored { gradient_score, binary_indicator, sync_score, own_advantage } = r else { panic!("{r:?}") };
+    assert_eq!(own_advantage, None, "templar's test by default");
     assert!(close(gradient_score, 0.01));
     assert_eq!(binary_indicator, 1.0);
     assert!(close(sync_score, 0.5f64.powf(2.5)));
@@ -139,6 +196,7 @@ fn non_finite_losses_after_the_update_make_it_invalid() {
         random_before: 3.0,
         random_after: 2.9,
         steps_behind: None,
+        consensus: None,
     });
     assert!(matches!(g.record_evaluation(4, bad), Err(GauntletError::BadBaseline { uid: 4, .. })));
     g.record_evaluation(4, eval(2.9, 2.9, None)).unwrap();

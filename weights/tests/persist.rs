@@ -46,6 +46,7 @@ fn outcome(w: u64, uid: Uid) -> EvalOutcome {
             random_before: 3.1,
             random_after: 3.1 - rng.gen_range(-0.02..0.04),
             steps_behind: rng.gen_bool(0.9).then(|| rng.gen_range(0.0..4.0)),
+            consensus: None,
         }),
     }
 }
