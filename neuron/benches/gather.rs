@@ -231,7 +231,7 @@ fn main() {
             let base = proc_status_kb("VmRSS:");
             reset_peak();
             let (cpu_self, cpu_server) = (cpu_time("self"), cpu_time(&server_pid));
-            let opts = GatherOptions { concurrency: 8, keep_bytes };
+            let opts = GatherOptions { concurrency: 8, keep_bytes, ..GatherOptions::default() };
             let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
             let got = rt.block_on(gatherer.gather(netuid, &view, &uids, &manifest, deadline, &opts));
             assert_eq!(got.accepted.len(), PEERS as usize, "{:?}", got.rejected);

@@ -18,7 +18,7 @@ use compression::wire;
 use neuron::storage::{
     commitment_fields, sign_payload, BucketCredentials, BucketKeys, CommitProblem, CommitmentError, Endpoint, Fault,
     GatherOptions, Gatherer, LocalS3, LocalS3Config, ObjectKey, PublishError, Publisher, Rejection, StorageError,
-    WindowTiming, WindowView, S3,
+    Version, WindowTiming, WindowView, S3,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -168,6 +168,7 @@ fn gather_accepts_only_payloads_committed_on_time_that_hash_verify_and_decode() 
                     bucket: &bucket,
                     credentials: creds,
                     timing,
+                    version: Version::current(),
                 };
                 let out = rt.block_on(publisher.publish_gradient(0, object_for(p, 0))).expect("publish");
                 assert!(out.commit_block >= opens && out.commit_block <= closes);
@@ -238,6 +239,7 @@ fn gather_accepts_only_payloads_committed_on_time_that_hash_verify_and_decode() 
                 bucket: &bucket,
                 credentials: creds,
                 timing,
+                version: Version::current(),
             };
             let refused = rt.block_on(publisher.publish_gradient(0, object_for(p, 0))).unwrap_err();
             assert!(matches!(refused, PublishError::Stale { window: 0, .. }), "{refused}");
@@ -253,7 +255,7 @@ fn gather_accepts_only_payloads_committed_on_time_that_hash_verify_and_decode() 
     let mut list: Vec<u16> = peers.iter().map(|p| p.uid).collect();
     list.insert(0, 0); // the subnet owner's hotkey: registered, never committed
     list.push(999); // not a uid
-    let opts = GatherOptions { concurrency: 4, keep_bytes: true };
+    let opts = GatherOptions { concurrency: 4, keep_bytes: true, ..GatherOptions::default() };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let got = rt.block_on(gatherer.gather(netuid, &view, &list, &manifest, deadline, &opts));
     for (uid, why) in &got.rejected {

@@ -279,8 +279,9 @@ fn cleanup_removes_only_stale_gradients_and_debug_objects() {
             own.put_object(k, vec![1u8; 10].into()).await.unwrap();
         }
         own.put("notes.txt", vec![1u8; 3].into()).await.unwrap();
-        // Window 10, keep 3: windows < 7 are stale.
-        let report = own.cleanup(10, 3).await.unwrap();
+        // Window 10, keep 3: windows < 7 are stale; with no checkpoint published, bundles and
+        // checkpoints stay (a late joiner replays from the start).
+        let report = own.cleanup(10, 3, None).await.unwrap();
         let mut deleted = report.deleted.clone();
         deleted.sort();
         assert_eq!(deleted, vec!["debug-2-4-v1", "gradient-1-4-v1", "gradient-3-4-v0.9"]);
@@ -288,6 +289,21 @@ fn cleanup_removes_only_stale_gradients_and_debug_objects() {
         let left: Vec<String> = own.list("").await.unwrap().into_iter().map(|o| o.key).collect();
         assert_eq!(left.len(), 7);
         assert!(left.contains(&"gradient-7-4-v1".to_string()) && left.contains(&"notes.txt".to_string()));
+
+        // A leader whose latest checkpoint is of window 2 drops the bundles and checkpoints
+        // before it, and keeps the pointer to it.
+        for k in [ObjectKey::aggregator(2), ObjectKey::checkpoint(2, "model.safetensors").unwrap()] {
+            own.put_object(&k, vec![1u8; 10].into()).await.unwrap();
+        }
+        own.put_object(&ObjectKey::checkpoint_latest(), vec![1u8; 10].into()).await.unwrap();
+        let report = own.cleanup(10, 3, Some(2)).await.unwrap();
+        let mut deleted = report.deleted.clone();
+        deleted.sort();
+        assert_eq!(deleted, vec!["aggregator-1-v1", "checkpoints/v1/1/model.safetensors"]);
+        let left: Vec<String> = own.list("").await.unwrap().into_iter().map(|o| o.key).collect();
+        for kept in ["aggregator-2-v1", "checkpoints/v1/2/model.safetensors", "checkpoints/v1/LATEST", "peers_1-v1"] {
+            assert!(left.contains(&kept.to_string()), "{kept} was deleted: {left:?}");
+        }
     });
 }
 

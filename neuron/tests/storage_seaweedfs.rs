@@ -64,7 +64,7 @@ fn the_client_works_against_seaweedfs() {
         assert!(matches!(err, StorageError::AccessDenied { .. }), "{err}");
 
         own.put_object(&ObjectKey::gradient(1, 1), vec![1u8; 4].into()).await.unwrap();
-        let report = own.cleanup(5, 2).await.unwrap();
+        let report = own.cleanup(5, 2, None).await.unwrap();
         assert_eq!(report.deleted, vec!["gradient-1-1-v1".to_string()]);
         let mut left: Vec<String> = reader.list("").await.unwrap().into_iter().map(|o| o.key).collect();
         left.sort();

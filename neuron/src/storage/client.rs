@@ -710,14 +710,27 @@ impl Bucket {
     }
 
     /// Deletes this bucket's gradient and debug objects (any protocol version) of windows older
-    /// than `current_window - keep_windows`. Everything else stays.
-    pub async fn cleanup(&self, current_window: u64, keep_windows: u64) -> Result<Cleanup, StorageError> {
+    /// than `current_window - keep_windows`. A leading validator passes `replay_from`, the window
+    /// of its latest published checkpoint: aggregator bundles and checkpoint files older than both
+    /// that window and the kept windows go too, since a late joiner never replays from before its
+    /// checkpoint. Without it they stay. Everything else (peer lists, the checkpoint pointer,
+    /// foreign keys) stays.
+    pub async fn cleanup(
+        &self,
+        current_window: u64,
+        keep_windows: u64,
+        replay_from: Option<u64>,
+    ) -> Result<Cleanup, StorageError> {
         let mut report = Cleanup::default();
         let oldest_kept = current_window.saturating_sub(keep_windows);
+        let oldest_replayed = replay_from.map(|w| w.min(oldest_kept));
         for o in self.list("").await? {
             let stale = match ObjectKey::parse(&o.key) {
                 Some(k @ (ObjectKey::Gradient { .. } | ObjectKey::Debug { .. })) => {
                     k.window().is_some_and(|w| w < oldest_kept)
+                }
+                Some(k @ (ObjectKey::Aggregator { .. } | ObjectKey::Checkpoint { .. })) => {
+                    k.window().zip(oldest_replayed).is_some_and(|(w, oldest)| w < oldest)
                 }
                 _ => false,
             };

@@ -217,12 +217,16 @@ pub enum CommitProblem {
     UnknownUid(u16),
     #[error("commitment unusable: {0}")]
     Commitment(CommitmentError),
-    #[error("no hash committed for window {window} (latest committed window: {latest:?})")]
+    #[error("no hash committed for window {window} ({})", latest_window(latest))]
     NotCommitted { window: u64, latest: Option<u64> },
     #[error("the hash for window {window} was committed at block {block}, before its put window opened at {opens}")]
     Early { window: u64, block: u64, opens: u64 },
     #[error("the hash for window {window} was committed at block {block}, after its put window closed at {closed}")]
     Late { window: u64, block: u64, closed: u64 },
+}
+
+fn latest_window(latest: &Option<u64>) -> String {
+    latest.map_or_else(|| "none committed yet".into(), |w| format!("the latest is for window {w}"))
 }
 
 /// Every peer's commitment for one window, judged against its put window.

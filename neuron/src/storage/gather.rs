@@ -14,7 +14,7 @@
 use super::client::{Bucket, StorageError, S3};
 use super::commit::{CommitProblem, Committed, WindowView};
 use super::credentials::{BucketCredentials, Endpoint};
-use super::keys::ObjectKey;
+use super::keys::{ObjectKey, Version};
 use chain::wallet::PublicKey;
 use compression::signature::{self, SignatureError};
 use compression::wire::{self, DecodeError};
@@ -137,11 +137,13 @@ pub struct GatherOptions {
     pub concurrency: usize,
     /// Keep each accepted object's bytes in [`Accepted::bytes`].
     pub keep_bytes: bool,
+    /// The protocol version whose objects are fetched (peers on another version are ignored).
+    pub version: Version,
 }
 
 impl Default for GatherOptions {
     fn default() -> Self {
-        Self { concurrency: 8, keep_bytes: false }
+        Self { concurrency: 8, keep_bytes: false, version: Version::current() }
     }
 }
 
@@ -198,9 +200,10 @@ impl Gatherer {
                 let bucket = self.reader(&c.credentials);
                 let manifest = manifest.clone();
                 let keep = opts.keep_bytes;
+                let key = ObjectKey::gradient(window, c.uid).with_version(opts.version.clone()).to_string();
                 async move {
                     let uid = c.uid;
-                    (uid, fetch_one(bucket, c, netuid, window, manifest, limit, deadline, keep).await)
+                    (uid, fetch_one(bucket, key, c, netuid, window, manifest, limit, deadline, keep).await)
                 }
             })
             .buffer_unordered(opts.concurrency.max(1));
@@ -262,6 +265,7 @@ struct PeerStats {
 #[allow(clippy::too_many_arguments)]
 async fn fetch_one(
     bucket: Bucket,
+    key: String,
     c: Committed,
     netuid: u16,
     window: u64,
@@ -271,7 +275,6 @@ async fn fetch_one(
     keep_bytes: bool,
 ) -> (Result<Accepted, Rejection>, PeerStats) {
     let mut stats = PeerStats::default();
-    let key = ObjectKey::gradient(window, c.uid).to_string();
     let t = Instant::now();
     let got = bucket.get_capped_by(&key, limit, Some(deadline)).await;
     stats.download = t.elapsed();

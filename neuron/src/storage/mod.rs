@@ -24,7 +24,8 @@
 //! let bucket = s3.writer(&Endpoint::R2, &keys);
 //! let creds = keys.published()?;
 //! let timing = WindowTiming { blocks_per_window: 115, put_blocks: 6 };
-//! let publisher = Publisher { chain, hotkey, netuid: 3, uid: 7, bucket: &bucket, credentials: &creds, timing };
+//! let publisher =
+//!     Publisher { chain, hotkey, netuid: 3, uid: 7, bucket: &bucket, credentials: &creds, timing, version: Version::current() };
 //! publisher.publish_gradient(41, payload_bytes).await?;
 //! # Ok(()) }
 //! ```

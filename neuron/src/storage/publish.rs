@@ -1,14 +1,19 @@
-//! The miner's side of the exchange: sign the payload, put it in the own bucket, commit its hash.
+//! The miner's side of the exchange: sign the payload, commit its hash, put it in the own bucket.
 //!
-//! [`Publisher::publish_gradient`] refuses to work on a stale window: before the upload and again
-//! before the commitment it checks that the chain is still inside the window's put window, and it
-//! reports a commitment that was included too late (the transaction raced the deadline) instead of
-//! pretending it counts.
+//! The hash goes on chain *before* the bytes become readable: nobody can copy a payload before
+//! its author's commitment is included, so the chain's order of commitments is the order in which
+//! peers had their updates, which is what the validator's copycat rule relies on. The hash itself
+//! reveals nothing.
+//!
+//! [`Publisher::publish_gradient`] refuses to work on a stale window: it checks that the chain is
+//! inside the window's put window before committing, and it reports a commitment that was
+//! included too late (the transaction raced the deadline) instead of pretending it counts and
+//! uploading bytes no one will accept.
 
 use super::client::{Bucket, StorageError};
 use super::commit::{commitment_fields, CommitTiming, WindowTiming};
 use super::credentials::BucketCredentials;
-use super::keys::ObjectKey;
+use super::keys::{ObjectKey, Version};
 use chain::client::{ChainError, Client};
 use chain::wallet::Keypair;
 use compression::signature::{self, SignatureError};
@@ -65,6 +70,8 @@ pub struct Publisher<'a> {
     /// The read credentials committed on chain.
     pub credentials: &'a BucketCredentials,
     pub timing: WindowTiming,
+    /// The protocol version in object keys.
+    pub version: Version,
 }
 
 impl Publisher<'_> {
@@ -82,21 +89,14 @@ impl Publisher<'_> {
         }
     }
 
-    /// Signs `object` (an encoded payload for `window` whose header names this neuron), uploads it
-    /// as `gradient-{window}-{uid}-v{ver}`, and commits its hash with the credentials.
+    /// Signs `object` (an encoded payload for `window` whose header names this neuron), commits its
+    /// hash with the credentials, then uploads it as `gradient-{window}-{uid}-v{ver}`.
     pub async fn publish_gradient(&self, window: u64, mut object: Vec<u8>) -> Result<Published, PublishError> {
         if let Some(e) = self.header_problem(window, &object) {
             return Err(e);
         }
-        if let Some(e) = self.window_problem(window, self.chain.finalized_block().await?) {
-            return Err(e);
-        }
         sign_payload(&mut object, self.hotkey)?;
         let hash = signature::content_hash(&object);
-        let key = ObjectKey::gradient(window, self.uid).to_string();
-        let size = object.len();
-        self.bucket.put(&key, object.into()).await?;
-        // The upload took time: only commit if the hash can still count.
         if let Some(e) = self.window_problem(window, self.chain.finalized_block().await?) {
             return Err(e);
         }
@@ -105,6 +105,9 @@ impl Publisher<'_> {
         if let CommitTiming::Late { block, closed } = self.timing.judge(window, commit_block) {
             return Err(PublishError::CommittedLate { window, block, closed });
         }
+        let key = ObjectKey::gradient(window, self.uid).with_version(self.version.clone()).to_string();
+        let size = object.len();
+        self.bucket.put(&key, object.into()).await?;
         tracing::info!(window, uid = self.uid, key, size, commit_block, "gradient published");
         Ok(Published { key, hash, size, commit_block })
     }
