@@ -93,16 +93,21 @@ pub fn malformed(len: usize, window: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Another miner's payload for `window`, re-signed as this node's: same updates, own header.
-/// Fails until the victim has uploaded it and committed its hash.
-pub async fn copy_of(node: &Node, window: u64, victim: u16) -> Result<Vec<u8>> {
+/// The bucket a victim's payloads are read from (its credentials are on chain).
+pub async fn victim_bucket(node: &Node, victim: u16) -> Result<crate::storage::Bucket> {
     let metagraph = node.chain.metagraph(node.netuid).await?;
     let book =
         crate::storage::PeerBook::from_parts(&metagraph, metagraph.block, &node.chain.commitments(node.netuid).await?);
     let peer = book.get(victim).context("victim uid is not on the subnet")?;
     let creds =
         peer.commitment.as_ref().map_err(|e| anyhow::anyhow!("victim has no commitment: {e}"))?.credentials.clone();
-    let bucket = node.s3.reader(&node.endpoint, &creds);
+    Ok(node.s3.reader(&node.endpoint, &creds))
+}
+
+/// Another miner's payload for `window` from its bucket, re-signed as this node's: same updates,
+/// own header. Fails until the victim has uploaded it (which honest miners do only once their
+/// hash is committed).
+pub async fn copy_of(node: &Node, bucket: &crate::storage::Bucket, window: u64, victim: u16) -> Result<Vec<u8>> {
     let limit = wire::max_payload_len(&node.manifest) as u64;
     let got = bucket.get_capped(&node.key(ObjectKey::gradient(window, victim)), limit).await?;
     let theirs = wire::decode(&got.bytes, &node.manifest)?;

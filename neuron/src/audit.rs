@@ -12,7 +12,7 @@ use compression::Manifest;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::storage::{Endpoint, GatherOptions, Gatherer, PeerBook, WindowTiming, WindowView, S3};
+use crate::storage::{CommitProblem, Endpoint, GatherOptions, Gatherer, PeerBook, WindowTiming, WindowView, S3};
 
 /// One uid's verdict.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,8 +33,8 @@ impl Verdict {
     }
 }
 
-/// Audits `window` of subnet `netuid`: every uid whose commitment names the window (or any
-/// window, with `all_uids`).
+/// Audits `window` of subnet `netuid`: every uid that committed a hash for the window, in time or
+/// not (or every uid with a commitment, with `all_uids`).
 pub async fn audit_window(
     chain: &Client,
     endpoint: Endpoint,
@@ -47,7 +47,11 @@ pub async fn audit_window(
     let metagraph = chain.metagraph(netuid).await?;
     let book = PeerBook::from_parts(&metagraph, metagraph.block, &chain.commitments(netuid).await?);
     let view = WindowView::read(chain, netuid, window, timing).await?;
-    let uids: Vec<u16> = book.peers.values().filter(|p| all_uids || view.get(p.uid).is_ok()).map(|p| p.uid).collect();
+    let tried = |uid: u16| match view.get(uid) {
+        Ok(_) => true,
+        Err(p) => matches!(p, CommitProblem::Early { .. } | CommitProblem::Late { .. }),
+    };
+    let uids: Vec<u16> = book.peers.values().filter(|p| all_uids || tried(p.uid)).map(|p| p.uid).collect();
     let gatherer = Gatherer::new(S3::default(), endpoint);
     let deadline = Instant::now() + Duration::from_secs(120);
     let got = gatherer.gather(netuid, &view, &uids, &manifest, deadline, &GatherOptions::default()).await;

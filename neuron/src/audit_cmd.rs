@@ -48,7 +48,8 @@ pub fn run(a: AuditArgs) -> Result<()> {
             url => Endpoint::url(url),
         };
         let timing = WindowTiming { blocks_per_window: a.blocks_per_window, put_blocks: a.put_blocks };
-        let verdicts = neuron::audit::audit_window(&client, endpoint, a.netuid, a.window, timing, manifest, a.all).await?;
+        let verdicts =
+            neuron::audit::audit_window(&client, endpoint, a.netuid, a.window, timing, manifest, a.all).await?;
         if a.json {
             println!("{}", serde_json::to_string_pretty(&verdicts)?);
         } else {

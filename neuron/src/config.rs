@@ -1,6 +1,6 @@
-//! The miner's and validator's configuration: a TOML file, then `NEURON_*` environment variables,
-//! then `--set section.key=value` flags, over defaults that are the Covenant-72B run's constants
-//! (`PROTOCOL.md`, `reference/templar-protocol.md` §1).
+//! The miner's and validator's configuration: a TOML file, then `NEURON__SECTION__KEY=value`
+//! environment variables, then `--set section.key=value` flags, over defaults that are the
+//! Covenant-72B run's constants (`PROTOCOL.md`, `reference/templar-protocol.md` §1).
 //!
 //! Every section rejects unknown keys, so a misspelt setting is an error instead of a silently
 //! ignored line. `neuron miner --print-config` shows the effective configuration.
@@ -249,6 +249,12 @@ pub struct ValidatorConfig {
     pub set_weights: bool,
     /// Stake above which a uid counts as a validator and is not evaluated.
     pub validator_stake_threshold: u64,
+    /// An update whose norm is more than this many times the window's median (per parameter,
+    /// the median of the ratios over parameters) is scored as invalid **[ours]**: median
+    /// clipping already keeps it from moving the model more than an honest one, but it must not
+    /// be rewarded either, and under the plain-mean aggregation it would not be clipped. 0 turns
+    /// the rule off (templar has none).
+    pub max_norm_ratio: f64,
 }
 
 impl Default for ValidatorConfig {
@@ -259,6 +265,7 @@ impl Default for ValidatorConfig {
             eval_batch_size: 1,
             set_weights: true,
             validator_stake_threshold: 20_000_000_000_000,
+            max_norm_ratio: 10.0,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod adversary;
 pub mod audit;
+pub mod catchup;
 pub mod config;
 pub mod fsutil;
 pub mod metrics;

@@ -125,16 +125,18 @@ fn run_network(a: RunArgs) -> Result<()> {
             net.s3.endpoint(),
             net.options.out.join("nodes").display()
         );
+        // Generous: three times the chain time the windows take, plus start-up.
+        let o = &net.options;
+        let chain_time = Duration::from_millis((o.windows + 2) * o.blocks_per_window * o.block_ms);
+        let deadline = tokio::time::Instant::now() + chain_time * 3 + Duration::from_secs(300);
+        let mut seen = Vec::new();
         let outcome = tokio::select! {
-            r = watch(&mut net) => r,
-            _ = tokio::signal::ctrl_c() => {
-                println!("interrupted");
-                Ok(Vec::new())
-            }
+            r = watch(&mut net, &mut seen, deadline) => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         };
         net.stop_nodes();
-        let statuses = outcome?;
-        let summary = summarize(&net, &statuses).await?;
+        let stopped_early = outcome.as_ref().err().map(|e| format!("{e:#}"));
+        let summary = summarize(&net, &seen, stopped_early).await?;
         neuron::subnet::report::write(&net.options.out, &summary)?;
         print_summary(&summary);
         println!("report: {}", net.options.out.join("report.html").display());
@@ -142,16 +144,20 @@ fn run_network(a: RunArgs) -> Result<()> {
             println!("chain {} and S3 {} keep running; Ctrl-C stops them", net.chain.ws_url(), net.s3.endpoint());
             let _ = tokio::signal::ctrl_c().await;
         }
-        Ok(())
+        outcome
     })
 }
 
-/// Reads the leading validator's status lines as they come, prints one line per window, and
-/// returns when it has processed the requested number of windows.
-async fn watch(net: &mut Localnet) -> Result<Vec<WindowStatus>> {
+/// Reads the leading validator's status lines as they come, prints one line per window (with
+/// the on-chain incentive at that moment), and returns once it has processed the requested
+/// number of windows; fails if a node exits or the deadline passes first.
+async fn watch(
+    net: &mut Localnet,
+    seen: &mut Vec<(WindowStatus, BTreeMap<u16, f64>)>,
+    deadline: tokio::time::Instant,
+) -> Result<()> {
     let validator = net.nodes.iter().find(|n| n.role == "validator").context("no validator")?.clone();
     let status_path = validator.state_dir.join("status.jsonl");
-    let mut seen: Vec<WindowStatus> = Vec::new();
     let mut offset = 0usize;
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -161,21 +167,28 @@ async fn watch(net: &mut Localnet) -> Result<Vec<WindowStatus>> {
                 net.options.out.join("nodes").join(&name).display()
             );
         }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the validator processed {} of {} windows in the time allowed", seen.len(), net.options.windows);
+        }
         let Ok(file) = std::fs::File::open(&status_path) else { continue };
         let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
         for line in lines.iter().skip(offset) {
             let Ok(status) = serde_json::from_str::<WindowStatus>(line) else { continue };
-            let metagraph = net.client.metagraph(net.netuid).await?;
-            let incentive: BTreeMap<u16, f64> =
-                metagraph.neurons.iter().map(|n| (n.uid, n.incentive as f64 / u16::MAX as f64)).collect();
+            let incentive = incentives(&net.client, net.netuid).await?;
             print_window(net, &status, &incentive);
-            seen.push(status);
+            seen.push((status, incentive));
         }
         offset = lines.len();
         if seen.len() as u64 >= net.options.windows {
-            return Ok(seen);
+            return Ok(());
         }
     }
+}
+
+/// On-chain incentive per uid, as a share of 1.
+async fn incentives(client: &chain::client::Client, netuid: u16) -> Result<BTreeMap<u16, f64>> {
+    let metagraph = client.metagraph(netuid).await?;
+    Ok(metagraph.neurons.iter().map(|n| (n.uid, n.incentive as f64 / u16::MAX as f64)).collect())
 }
 
 fn role_of(net: &Localnet, uid: u16) -> String {
@@ -191,7 +204,11 @@ fn print_window(net: &Localnet, s: &WindowStatus, incentive: &BTreeMap<u16, f64>
     let rejected: Vec<String> = s
         .rejected
         .iter()
-        .map(|(u, r)| format!("{u}({}): {}", role_of(net, *u), r.chars().take(60).collect::<String>()))
+        .map(|(u, r)| {
+            let short: String = r.chars().take(100).collect();
+            let more = if short.len() < r.len() { "…" } else { "" };
+            format!("{u} ({}): {short}{more}", role_of(net, *u))
+        })
         .collect();
     println!(
         "window {:>4}  block {:>5}  loss {:>7}  accepted {:?}  weights [{}]  incentive [{}]",
@@ -207,35 +224,37 @@ fn print_window(net: &Localnet, s: &WindowStatus, incentive: &BTreeMap<u16, f64>
     }
 }
 
-async fn summarize(net: &Localnet, statuses: &[WindowStatus]) -> Result<Summary> {
+async fn summarize(
+    net: &Localnet,
+    seen: &[(WindowStatus, BTreeMap<u16, f64>)],
+    stopped_early: Option<String>,
+) -> Result<Summary> {
     let metagraph = net.client.metagraph(net.netuid).await?;
-    let incentive: BTreeMap<u16, f64> =
-        metagraph.neurons.iter().map(|n| (n.uid, n.incentive as f64 / u16::MAX as f64)).collect();
+    let incentive = incentives(&net.client, net.netuid).await?;
     let last_weights: BTreeMap<u16, f64> =
-        statuses.last().map(|s| s.weights.iter().copied().collect()).unwrap_or_default();
-    let windows = statuses
+        seen.last().map(|(s, _)| s.weights.iter().copied().collect()).unwrap_or_default();
+    let windows = seen
         .iter()
-        .map(|s| WindowSummary {
+        .map(|(s, incentive)| WindowSummary {
             window: s.window,
             loss: s.loss,
             block: s.block,
             accepted: s.gathered.clone(),
             rejected: s.rejected.clone(),
             weights: s.weights.clone(),
-            incentive: Vec::new(),
+            incentive: incentive.iter().map(|(u, i)| (*u, *i)).collect(),
         })
         .collect();
-    let uids = metagraph
-        .neurons
-        .iter()
-        .map(|n| UidSummary {
-            uid: n.uid,
-            hotkey: n.hotkey.ss58(),
-            role: role_of(net, n.uid),
-            weight: last_weights.get(&n.uid).copied().unwrap_or(0.0),
-            incentive: incentive.get(&n.uid).copied().unwrap_or(0.0),
-        })
-        .collect();
+    let uid_summary = |n: &chain::client::Neuron| UidSummary {
+        uid: n.uid,
+        hotkey: n.hotkey.ss58(),
+        role: role_of(net, n.uid),
+        weight: last_weights.get(&n.uid).copied().unwrap_or(0.0),
+        incentive: incentive.get(&n.uid).copied().unwrap_or(0.0),
+    };
+    let uids = metagraph.neurons.iter().filter(|n| n.uid != net.owner_uid).map(uid_summary).collect();
+    let owner = metagraph.neurons.iter().find(|n| n.uid == net.owner_uid).map(uid_summary);
+    let statuses: Vec<&WindowStatus> = seen.iter().map(|(s, _)| s).collect();
 
     // Audit every window the validator processed, from public data only.
     let config = neuron::config::NodeConfig::load(Some(&net.nodes[0].config), &[])?;
@@ -248,6 +267,7 @@ async fn summarize(net: &Localnet, statuses: &[WindowStatus]) -> Result<Summary>
     };
     let endpoint = neuron::storage::Endpoint::url(net.s3.endpoint());
     let mut audit = AuditSummary::default();
+    let mut verdicts_by_window = Vec::new();
     for s in statuses {
         let verdicts = neuron::audit::audit_window(
             &net.client,
@@ -259,21 +279,26 @@ async fn summarize(net: &Localnet, statuses: &[WindowStatus]) -> Result<Summary>
             false,
         )
         .await?;
-        for v in verdicts {
+        for v in &verdicts {
             if v.ok() {
                 audit.ok += 1;
             } else {
                 audit.failed += 1;
             }
         }
+        verdicts_by_window.push(serde_json::json!({ "window": s.window, "verdicts": verdicts }));
     }
-    Ok(Summary { windows, uids, audit })
+    neuron::fsutil::write_atomic(
+        &net.options.out.join("audit.json"),
+        &serde_json::to_vec_pretty(&verdicts_by_window)?,
+    )?;
+    Ok(Summary { windows, uids, owner, audit, stopped_early })
 }
 
 fn print_summary(s: &Summary) {
     println!();
     println!("{:>4}  {:<22}  {:>8}  {:>9}  hotkey", "uid", "role", "weight", "incentive");
-    for u in &s.uids {
+    for u in s.owner.iter().chain(&s.uids) {
         println!("{:>4}  {:<22}  {:>8.4}  {:>9.4}  {}", u.uid, u.role, u.weight, u.incentive, u.hotkey);
     }
     let first = s.windows.iter().find_map(|w| w.loss);

@@ -12,6 +12,9 @@ use prometheus::{Encoder, Gauge, GaugeVec, IntCounter, IntGauge, Opts, Registry,
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    /// The node's uid on the subnet, once known (−1 before). The `uid` label is only there when
+    /// the uid is known at start; this gauge always is, for joins in dashboards.
+    pub uid: IntGauge,
     pub window: IntGauge,
     pub global_step: IntGauge,
     pub loss: Gauge,
@@ -44,7 +47,10 @@ impl Metrics {
                 m
             }};
         }
+        let uid_gauge = register!(IntGauge::new("uid", "The node's uid on the subnet (-1 before it is known)"));
+        uid_gauge.set(uid.map_or(-1, i64::from));
         Self {
+            uid: uid_gauge,
             window: register!(IntGauge::new("window", "Current training window")),
             global_step: register!(IntGauge::new("global_step", "Outer steps applied")),
             loss: register!(Gauge::new("train_loss", "Mean inner-loop loss of the last window")),
@@ -120,7 +126,23 @@ mod tests {
         let mut body = String::new();
         stream.read_to_string(&mut body).await.unwrap();
         assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-        assert!(body.contains("covenant_window{role=\"miner\",uid=\"3\"} 42"), "{body}");
-        assert!(body.contains("covenant_score{peer=\"7\",role=\"miner\",uid=\"3\"} 0.5"), "{body}");
+        // The exposition orders constant labels as it likes: compare label sets.
+        let sample = |name: &str, labels: &[&str], value: &str| {
+            body.lines().any(|l| {
+                l.strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix('{'))
+                    .and_then(|rest| rest.split_once("} "))
+                    .is_some_and(|(found, v)| {
+                        let mut found: Vec<&str> = found.split(',').collect();
+                        found.sort_unstable();
+                        let mut want = labels.to_vec();
+                        want.sort_unstable();
+                        found == want && v == value
+                    })
+            })
+        };
+        assert!(sample("covenant_window", &["role=\"miner\"", "uid=\"3\""], "42"), "{body}");
+        assert!(sample("covenant_score", &["peer=\"7\"", "role=\"miner\"", "uid=\"3\""], "0.5"), "{body}");
+        assert!(!sample("covenant_window", &["role=\"miner\"", "uid=\"3\""], "41"));
     }
 }

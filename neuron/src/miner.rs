@@ -2,6 +2,7 @@
 //! pseudo-gradient with error feedback, upload it and commit its hash in the put window, gather
 //! the peers' updates, apply the outer step, publish a debug slice.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -11,7 +12,7 @@ use tokio::time::Instant;
 use crate::adversary::{self, Adversary};
 use crate::config::NodeConfig;
 use crate::metrics::Metrics;
-use crate::node::Node;
+use crate::node::{outer_step_peers, Node};
 use crate::storage::{GatherOptions, PeerBook, PublishError, WindowView};
 
 /// What one window did, for logs and metrics.
@@ -29,6 +30,7 @@ pub struct MinerWindow {
 /// Runs the miner until `stop` resolves.
 pub async fn run(config: NodeConfig, metrics: Metrics, stop: impl std::future::Future<Output = ()>) -> Result<()> {
     let mut node = Node::start(config).await?;
+    metrics.uid.set(i64::from(node.uid));
     tokio::select! {
         r = miner_loop(&mut node, &metrics) => r,
         () = stop => {
@@ -50,6 +52,12 @@ async fn miner_loop(node: &mut Node, metrics: &Metrics) -> Result<()> {
     loop {
         // Never train for a window that is already over.
         window = window.max(clock.window(bpw));
+        // A model that misses outer steps (a restart, a late start) replays them first.
+        if node.last_window.is_none_or(|l| l + 1 < window) {
+            if let Err(e) = node.catch_up(window.saturating_sub(1)).await {
+                tracing::warn!(window, "catching up failed: {e:#}");
+            }
+        }
         let report = match train_and_publish(node, &mut clock, window, metrics, &mut memory).await {
             Ok(r) => r,
             Err(e) => {
@@ -105,7 +113,7 @@ pub async fn train_and_publish(
         delta = a.distort(&delta)?;
     }
     let update = tokio::task::block_in_place(|| node.replica.compress(&delta))?;
-    let object = node.encode_payload(window, update)?;
+    let object = node.encode_payload(window, update.clone())?;
     let mut out = MinerWindow {
         window,
         steps: report.steps.len(),
@@ -130,8 +138,10 @@ pub async fn train_and_publish(
                     metrics.upload_seconds.set(t.elapsed().as_secs_f64());
                 }
                 Err(e @ (PublishError::Stale { .. } | PublishError::CommittedLate { .. })) => {
-                    // A stale upload would be rejected by everyone: skip it, keep the EF.
+                    // A stale upload would be rejected by everyone: skip it, and keep what it
+                    // carried in the error feedback for the next window.
                     tracing::warn!(window, "not uploading: {e}");
+                    node.replica.return_unsent(&update)?;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -142,36 +152,50 @@ pub async fn train_and_publish(
     // Gather once the put window is over.
     let close = node.put_window_end(window);
     clock.wait_for_block(close + 1).await?;
+    // A node that joined late, or missed windows, replays the outer steps it lacks before taking
+    // this window's: by now the leader has published the bundle of the window before.
+    if node.last_window.is_none_or(|l| l + 1 < window) {
+        if let Err(e) = node.catch_up(window.saturating_sub(1)).await {
+            tracing::warn!(window, "catching up failed: {e:#}");
+        }
+    }
     let metagraph = node.chain.metagraph(node.netuid).await?;
     let book = PeerBook::from_parts(&metagraph, metagraph.block, &node.chain.commitments(node.netuid).await?);
     let leader = node.leader(&book, &metagraph);
-    let peers = match &leader {
-        Some(l) => node.peer_list(l, window).await.map(|p| p.gather),
+    let list = match &leader {
+        Some(l) => node.peer_list(l, window).await,
         None => None,
-    }
-    .unwrap_or_else(|| {
-        // No peer list yet: everyone who is not a validator.
-        let validators = node.validators(&metagraph);
-        metagraph.neurons.iter().map(|n| n.uid).filter(|u| !validators.contains(u)).collect()
-    });
+    };
+    let (gather, reserve) = match list {
+        Some(p) => (p.gather, p.reserve),
+        None => {
+            // No peer list yet: everyone who is not a validator.
+            let validators = node.validators(&metagraph);
+            (metagraph.neurons.iter().map(|n| n.uid).filter(|u| !validators.contains(u)).collect(), Vec::new())
+        }
+    };
+    let wanted: Vec<u16> = gather.iter().chain(&reserve).copied().collect();
     let view = WindowView::read(&node.chain, node.netuid, window, node.timing).await?;
     let deadline = Instant::now() + Duration::from_secs(node.config.protocol.gather_timeout_s);
-    let gathered =
-        node.gatherer.gather(node.netuid, &view, &peers, &node.manifest, deadline, &GatherOptions::default()).await;
+    let opts = GatherOptions { version: node.version.clone(), ..GatherOptions::default() };
+    let gathered = node.gatherer.gather(node.netuid, &view, &wanted, &node.manifest, deadline, &opts).await;
     metrics.download_bytes.inc_by(gathered.stats.bytes);
     metrics.download_seconds.set(gathered.stats.wall.as_secs_f64());
-    out.gathered = gathered.accepted.len();
-    out.rejected = gathered.rejected.len();
     for (uid, why) in &gathered.rejected {
         tracing::debug!(window, uid, "peer rejected: {why}");
     }
-    let updates: Vec<&[compression::SparseParam]> =
-        gathered.accepted.iter().map(|a| a.payload.params.as_slice()).collect();
+    // The same peers, in the same order, as the validators' outer step.
+    let accepted: BTreeMap<u16, &compression::wire::Payload> =
+        gathered.accepted.iter().map(|a| (a.uid, &a.payload)).collect();
+    let (used, skipped) = outer_step_peers(&gather, &reserve, |u| accepted.contains_key(&u));
+    out.gathered = used.len();
+    out.rejected = skipped.len();
+    let updates: Vec<&[compression::SparseParam]> = used.iter().map(|u| accepted[u].params.as_slice()).collect();
     tokio::task::block_in_place(|| node.apply_gathered(&updates))?;
     metrics.global_step.set(node.global_step as i64);
     node.publish_debug(window).await?;
     tokio::task::block_in_place(|| node.save(window, &[]))?;
-    if let Err(e) = node.bucket.cleanup(window, node.config.protocol.keep_windows).await {
+    if let Err(e) = node.bucket.cleanup(window, node.config.protocol.keep_windows, None).await {
         tracing::warn!("bucket cleanup failed: {e}");
     }
     Ok(out)
@@ -209,16 +233,13 @@ async fn misbehave(
             let victim = metagraph.neurons.iter().map(|n| n.uid).find(|u| *u != node.uid && !validators.contains(u));
             let (_, end) = node.timing.put_window(window);
             let mut copy = None;
-            while let Some(v) = victim {
-                if clock.block() > end {
-                    break;
-                }
-                match adversary::copy_of(node, window, v).await {
-                    Ok(c) => {
-                        copy = Some(c);
-                        break;
+            if let Some(v) = victim {
+                let bucket = adversary::victim_bucket(node, v).await?;
+                while copy.is_none() && clock.block() <= end {
+                    match adversary::copy_of(node, &bucket, window, v).await {
+                        Ok(c) => copy = Some(c),
+                        Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                     }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
                 }
             }
             copy.unwrap_or(object)

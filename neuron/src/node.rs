@@ -14,6 +14,7 @@ use model::data::shards::Dataset;
 use model::{checkpoint, Llama, LlamaConfig, Trainer};
 use tch::Device;
 
+use crate::catchup;
 use crate::config::NodeConfig;
 use crate::replica::Replica;
 use crate::signed::{self, DebugSlice, PeerList};
@@ -47,10 +48,45 @@ pub struct Node {
     pub global_step: u64,
     /// Last window whose outer step the model includes.
     pub last_window: Option<u64>,
+    /// Window of the checkpoint this node last published as the leader.
+    pub published_checkpoint: Option<u64>,
+}
+
+/// What [`Node::catch_up`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaughtUp {
+    /// The leader's checkpoint loaded first: its window and global step.
+    pub checkpoint: Option<(u64, u64)>,
+    /// Windows whose bundles were replayed.
+    pub replayed: Vec<u64>,
+    /// Windows with no bundle that were passed over because a later one existed.
+    pub skipped: Vec<u64>,
 }
 
 const EF_FILE: &str = "error_feedback.safetensors";
 const EF_TENSOR: &str = "error_feedback";
+
+/// The peers whose updates make a window's outer step, in the order they are aggregated: the
+/// gather list's accepted peers, then reserves, in list order, filling the places of gather peers
+/// whose payload was not accepted. Returns `(used, skipped)`: `skipped` are the gather peers and
+/// the reserves tried in their place that were not accepted. Miners and validators call this with
+/// the same lists and acceptance rules, so they apply the same outer step.
+pub fn outer_step_peers(gather: &[u16], reserve: &[u16], accepted: impl Fn(u16) -> bool) -> (Vec<u16>, Vec<u16>) {
+    let mut used: Vec<u16> = gather.iter().copied().filter(|&u| accepted(u)).collect();
+    let missing = gather.len() - used.len();
+    let mut tried = Vec::new();
+    for &r in reserve.iter().filter(|u| !gather.contains(u)) {
+        if tried.len() >= missing {
+            break;
+        }
+        tried.push(r);
+        if accepted(r) {
+            used.push(r);
+        }
+    }
+    let skipped = gather.iter().chain(&tried).copied().filter(|u| !used.contains(u)).collect();
+    (used, skipped)
+}
 
 /// Where a node keeps its own state between runs.
 pub fn checkpoint_dir(state_dir: &Path) -> PathBuf {
@@ -147,6 +183,7 @@ impl Node {
             aggregation,
             global_step: 0,
             last_window: None,
+            published_checkpoint: None,
         };
         node.restore()?;
         node.ensure_credentials_committed().await?;
@@ -182,6 +219,7 @@ impl Node {
             bucket: &self.bucket,
             credentials: &self.credentials,
             timing: self.timing,
+            version: self.version.clone(),
         }
     }
 
@@ -286,9 +324,15 @@ impl Node {
             return Ok(None);
         }
         let g = self.replica.aggregate(updates, self.aggregation)?;
-        self.replica.outer_step(&g, self.config.protocol.outer_learning_rate)?;
-        self.global_step += 1;
+        self.apply_aggregate(&g)?;
         Ok(Some(g))
+    }
+
+    /// The outer step `θ ← θ − α·G` with an aggregate already computed.
+    pub fn apply_aggregate(&mut self, g: &tch::Tensor) -> Result<()> {
+        self.replica.outer_step(g, self.config.protocol.outer_learning_rate)?;
+        self.global_step += 1;
+        Ok(())
     }
 
     /// Saves the model, optimizer, error feedback and `extras` (`(file name, bytes)`, e.g. the
@@ -314,6 +358,7 @@ impl Node {
     /// A file saved by [`Node::save`] with the current state, if any.
     pub fn saved_extra(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let dir = checkpoint_dir(&self.config.model.state_dir);
+        checkpoint::recover(&dir)?;
         if !dir.join(checkpoint::MANIFEST).exists() {
             return Ok(None);
         }
@@ -324,6 +369,7 @@ impl Node {
     /// Loads the state saved by [`Node::save`], if any.
     fn restore(&mut self) -> Result<()> {
         let dir = checkpoint_dir(&self.config.model.state_dir);
+        checkpoint::recover(&dir)?;
         if !dir.join(checkpoint::MANIFEST).exists() {
             return Ok(());
         }
@@ -339,6 +385,98 @@ impl Node {
         self.global_step = m.global_step;
         self.last_window = Some(m.window);
         tracing::info!(window = m.window, global_step = m.global_step, "resumed from saved state");
+        Ok(())
+    }
+
+    /// Brings the model up to window `target` (PROTOCOL.md §7): when the node has no state, or
+    /// its state is older than the leader's latest checkpoint and the bundles since its own last
+    /// window are gone, it loads that checkpoint; then it replays the leader's bundles of the
+    /// windows after its last one, up to `target`. A missing bundle is passed over when a later
+    /// one exists (the leader failed that window); the replay stops at the first missing bundle
+    /// after which there is none. Does nothing for the leader itself.
+    pub async fn catch_up(&mut self, target: u64) -> Result<CaughtUp> {
+        let mut done = CaughtUp::default();
+        if self.last_window.is_some_and(|w| w >= target) {
+            return Ok(done);
+        }
+        let metagraph = self.chain.metagraph(self.netuid).await?;
+        let book = PeerBook::from_parts(&metagraph, metagraph.block, &self.chain.commitments(self.netuid).await?);
+        let Some((leader_uid, leader_hotkey, creds)) = self.leader(&book, &metagraph) else { return Ok(done) };
+        if leader_uid == self.uid {
+            return Ok(done);
+        }
+        let leader = self.s3.reader(&self.endpoint, &creds);
+        let (netuid, version) = (self.netuid, self.version.clone());
+        let mut next = self.last_window.map(|w| w + 1);
+        // The first bundle this node needs, if the leader still has it.
+        let mut first = match next {
+            Some(w) => catchup::fetch_bundle(&leader, netuid, w, &version, &self.manifest).await?.map(|p| (w, p)),
+            None => None,
+        };
+        if first.is_none() {
+            if let Some(p) = catchup::latest_checkpoint(&leader, &leader_hotkey, netuid, &version).await? {
+                let newer = self.last_window.is_none_or(|w| p.window > w);
+                if newer && p.window <= target {
+                    let scratch = self.config.model.state_dir.join("download");
+                    catchup::load_checkpoint(&leader, &p, &mut self.replica.trainer, &scratch).await?;
+                    // A fresh inner optimizer starts where the subnet's learning-rate schedule is.
+                    let steps = p.global_step * self.config.train.inner_steps as u64;
+                    let optimizer = &mut self.replica.trainer.optimizer;
+                    optimizer.step = optimizer.step.max(steps);
+                    self.global_step = p.global_step;
+                    self.last_window = Some(p.window);
+                    next = Some(p.window + 1);
+                    done.checkpoint = Some((p.window, p.global_step));
+                    tracing::info!(window = p.window, global_step = p.global_step, "loaded the leader's checkpoint");
+                }
+            }
+        }
+        let Some(mut window) = next else { return Ok(done) };
+        let mut pending_skips = Vec::new();
+        while window <= target {
+            let bundle = match first.take() {
+                Some((w, payloads)) if w == window => Some(payloads),
+                _ => catchup::fetch_bundle(&leader, netuid, window, &version, &self.manifest).await?,
+            };
+            match bundle {
+                Some(payloads) => {
+                    let (aggregation, alpha) = (self.aggregation, self.config.protocol.outer_learning_rate);
+                    let stepped = tokio::task::block_in_place(|| {
+                        catchup::replay(&mut self.replica, window, &payloads, aggregation, alpha)
+                    })?;
+                    if stepped {
+                        self.global_step += 1;
+                    }
+                    self.last_window = Some(window);
+                    done.replayed.push(window);
+                    done.skipped.append(&mut pending_skips);
+                }
+                None => pending_skips.push(window),
+            }
+            window += 1;
+        }
+        if !done.replayed.is_empty() || done.checkpoint.is_some() {
+            tracing::info!(
+                replayed = ?done.replayed,
+                skipped = ?done.skipped,
+                global_step = self.global_step,
+                "caught up with the leader"
+            );
+        }
+        Ok(done)
+    }
+
+    /// As the leader: publishes the checkpoint just saved when `checkpoint_frequency` outer steps
+    /// have passed since the last one (or none was published yet), then prunes the bucket.
+    pub async fn publish_checkpoint_if_due(&mut self, window: u64) -> Result<()> {
+        let freq = self.config.protocol.checkpoint_frequency.max(1);
+        let due = self.published_checkpoint.is_none() || self.global_step.is_multiple_of(freq);
+        if due && self.published_checkpoint != Some(window) {
+            let dir = checkpoint_dir(&self.config.model.state_dir);
+            let p = catchup::publish_checkpoint(&self.bucket, &self.hotkey, self.netuid, &self.version, &dir).await?;
+            tracing::info!(window = p.window, global_step = p.global_step, key = p.key, "checkpoint published");
+            self.published_checkpoint = Some(p.window);
+        }
         Ok(())
     }
 

@@ -92,6 +92,15 @@ impl Replica {
         Ok(())
     }
 
+    /// Puts an update that was compressed but never sent back into the error feedback
+    /// (`e ← e + transmitted`), undoing [`Replica::compress`]'s subtraction, so nothing the
+    /// miner computed is lost when it cannot publish in time.
+    pub fn return_unsent(&mut self, update: &[SparseParam]) -> Result<(), ReplicaError> {
+        let sent = self.clipped_update(update, &[])?;
+        let _ = self.ef.f_add_(&sent)?;
+        Ok(())
+    }
+
     /// Zeroes the error-feedback buffer (templar does in null rounds).
     pub fn clear_error_feedback(&mut self) -> Result<(), ReplicaError> {
         let _ = self.ef.f_zero_()?;
@@ -198,6 +207,19 @@ impl Replica {
             .collect()
     }
 
+    /// How many times bigger than the window's medians `update` is: per parameter with a positive
+    /// median, `‖v‖ / median`, and the median of that over parameters (one outsized parameter
+    /// does not decide). `None` when no parameter has a usable median.
+    pub fn norm_ratio(update: &[SparseParam], medians: &[f32]) -> Option<f64> {
+        let ratios: Vec<f32> = update
+            .iter()
+            .zip(medians)
+            .filter(|(_, m)| m.is_finite() && **m > 0.0)
+            .map(|(u, m)| compression::native::value_norm(u) / m)
+            .collect();
+        (!ratios.is_empty()).then(|| lower_median(&ratios) as f64)
+    }
+
     /// The dense update `clip(v)` of one miner, flat: each parameter's values scaled by
     /// `min(1, median/(‖v‖ + 1e-8))` (no clipping where `medians` is empty).
     pub fn clipped_update(&self, update: &[SparseParam], medians: &[f32]) -> Result<Tensor, ReplicaError> {
@@ -276,6 +298,25 @@ mod tests {
         // Δ = transmitted + e (EF started at zero).
         let sent = r.clipped_update(&update, &[]).unwrap();
         let diff = (&delta - (&sent + r.error_feedback())).abs().max().double_value(&[]);
+        assert!(diff < 1e-7, "{diff}");
+        // Against itself an update is 1× the median; scaled by 100 it is 100×.
+        let medians = Replica::median_norms(&[&update]);
+        assert!((Replica::norm_ratio(&update, &medians).unwrap() - 1.0).abs() < 1e-6);
+        let scaled: Vec<SparseParam> = update
+            .iter()
+            .map(|u| {
+                let mut u = u.clone();
+                u.quant.shift *= 100.0;
+                u.quant.lookup.iter_mut().for_each(|v| *v *= 100.0);
+                u
+            })
+            .collect();
+        let ratio = Replica::norm_ratio(&scaled, &medians).unwrap();
+        assert!((ratio - 100.0).abs() < 1e-3, "{ratio}");
+        assert_eq!(Replica::norm_ratio(&update, &[]), None);
+        // An update that could not be sent goes back: the buffer holds all of Δ again.
+        r.return_unsent(&update).unwrap();
+        let diff = (&delta - r.error_feedback()).abs().max().double_value(&[]);
         assert!(diff < 1e-7, "{diff}");
     }
 

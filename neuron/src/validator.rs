@@ -19,13 +19,13 @@ use model::data::pool::{eval_batch, random_pool, sample_pool};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use weights::{
-    CommitPosition, EvalOutcome, Evaluation, GatherReport, Gauntlet, Hotkey, ParamIndices, PeerSelection, PeerUpdate,
-    WindowStart,
+    CommitPosition, ConsensusLosses, EvalOutcome, Evaluation, GatherReport, Gauntlet, Hotkey, ParamIndices,
+    PeerSelection, PeerUpdate, WindowStart,
 };
 
 use crate::config::NodeConfig;
 use crate::metrics::Metrics;
-use crate::node::Node;
+use crate::node::{outer_step_peers, Node};
 use crate::replica::DEBUG_POSITIONS;
 use crate::signed::{self, DebugSlice, PeerList};
 use crate::storage::{Accepted, Fault, GatherOptions, Gathered, ObjectKey, PeerBook, WindowView};
@@ -63,10 +63,17 @@ fn status_path(node: &Node) -> PathBuf {
 /// Runs the validator until `stop` resolves.
 pub async fn run(config: NodeConfig, metrics: Metrics, stop: impl std::future::Future<Output = ()>) -> Result<()> {
     let mut node = Node::start(config).await?;
+    metrics.uid.set(i64::from(node.uid));
     let mut gauntlet = match node.saved_extra(GAUNTLET_FILE)? {
         Some(bytes) => {
             let state = serde_json::from_slice(&bytes).context("the saved scores do not parse")?;
-            Gauntlet::from_state(node.config.gauntlet.clone(), state).context("the saved scores are invalid")?
+            let g =
+                Gauntlet::from_state(node.config.gauntlet.clone(), state).context("the saved scores are invalid")?;
+            // The digest lets an operator (and the restart test) check that these are the scores
+            // that were saved: blake2b-256 of the saved file.
+            let digest = hex::encode(compression::signature::content_hash(&bytes));
+            tracing::info!(last_window = g.state().last_window, scores_digest = digest, "scores restored");
+            g
         }
         None => Gauntlet::new(node.config.gauntlet.clone())?,
     };
@@ -99,6 +106,18 @@ async fn validator_loop(node: &mut Node, gauntlet: &mut Gauntlet, metrics: &Metr
             tracing::warn!(window, now, "skipping to the latest window");
             window = now - 1;
             continue;
+        }
+        // A model that misses outer steps (a restart, a late start) replays them first.
+        if node.last_window.is_none_or(|l| l + 1 < window) {
+            if let Err(e) = node.catch_up(window.saturating_sub(1)).await {
+                tracing::warn!(window, "catching up failed: {e:#}");
+            }
+        }
+        // A window whose processing failed half-way is closed with what it recorded, so that its
+        // penalties stand and the next window can start.
+        if let Some(stale) = gauntlet.state().in_progress.as_ref().map(|p| p.window).filter(|w| *w < window) {
+            tracing::warn!(window = stale, "closing the window left unfinished");
+            gauntlet.finish_window().context("closing an unfinished window")?;
         }
         match process_window(node, gauntlet, &mut clock, window, metrics).await {
             Ok(status) => {
@@ -195,26 +214,14 @@ pub async fn process_window(
     wanted.sort_unstable();
     wanted.dedup();
     let deadline = Instant::now() + Duration::from_secs(node.config.protocol.gather_timeout_s);
-    let opts = GatherOptions { keep_bytes: is_leader, ..GatherOptions::default() };
+    let opts = GatherOptions { keep_bytes: is_leader, version: node.version.clone(), ..GatherOptions::default() };
     let gathered: Gathered = node.gatherer.gather(netuid, &view, &wanted, &node.manifest, deadline, &opts).await;
     metrics.download_bytes.inc_by(gathered.stats.bytes);
     metrics.download_seconds.set(gathered.stats.wall.as_secs_f64());
     let accepted: BTreeMap<u16, &Accepted> = gathered.accepted.iter().map(|a| (a.uid, a)).collect();
 
     // The aggregate's peers: the gather list, with reserves filling the gaps in order.
-    let mut used: Vec<u16> = gather_list.iter().copied().filter(|u| accepted.contains_key(u)).collect();
-    let missing = gather_list.len() - used.len();
-    let mut tried_reserves = Vec::new();
-    for r in reserve.iter().filter(|u| !gather_list.contains(u)) {
-        if used.len() >= gather_list.len() || tried_reserves.len() >= missing {
-            break;
-        }
-        tried_reserves.push(*r);
-        if accepted.contains_key(r) {
-            used.push(*r);
-        }
-    }
-    let skipped: Vec<u16> = gather_list.iter().chain(&tried_reserves).copied().filter(|u| !used.contains(u)).collect();
+    let (used, skipped) = outer_step_peers(&gather_list, &reserve, |u| accepted.contains_key(&u));
     metrics.accepted.set(used.len() as i64);
     metrics.rejected.set(gathered.rejected.len() as i64);
 
@@ -275,13 +282,44 @@ pub async fn process_window(
     let medians = crate::replica::Replica::median_norms(&gathered_updates);
     let eval_scale = node.config.protocol.outer_learning_rate * vc.eval_lr_factor;
     let random_before = tokio::task::block_in_place(|| node.replica.eval_loss(&node.data, &random))?;
+    // The window's consensus update: the outer step below applies it, and the own-data test
+    // uses it as its control (a generic good update, evaluated on the same batches).
+    let consensus = if gathered_updates.is_empty() {
+        None
+    } else {
+        Some(tokio::task::block_in_place(|| node.replica.aggregate(&gathered_updates, node.aggregation))?)
+    };
+    let consensus_random_after = match &consensus {
+        Some(g) => Some(tokio::task::block_in_place(|| {
+            node.replica.with_update(g, eval_scale, |r| r.eval_loss(&node.data, &random))
+        })?),
+        None => None,
+    };
     let mut evaluated = Vec::new();
+    // Rules of this validator's own (not the Gauntlet's) applied this window, as sentences.
+    let mut notes: Vec<String> = Vec::new();
     for uid in &plan.uids {
         if clock.window(bpw) > window + 1 {
             tracing::warn!(window, "the chain moved on; stopping evaluation");
             break;
         }
+        // From the second outer step on: before it, every update starts from the same initial
+        // weights and one that took a single warm-up step is near zero, which can make the
+        // window's median meaningless.
+        let oversized = accepted
+            .get(uid)
+            .filter(|_| vc.max_norm_ratio > 0.0 && node.global_step >= 1)
+            .and_then(|a| crate::replica::Replica::norm_ratio(&a.payload.params, &medians))
+            .filter(|r| *r > vc.max_norm_ratio);
         let outcome = match (accepted.get(uid), gathered.rejected.get(uid)) {
+            (Some(_), _) if oversized.is_some() => {
+                let ratio = oversized.unwrap_or_default();
+                notes.push(format!(
+                    "uid {uid}: update norm {ratio:.1}x the window's median (limit {}): invalid",
+                    vc.max_norm_ratio
+                ));
+                EvalOutcome::Invalid
+            }
             (Some(a), _) => {
                 let pool = sample_pool(netuid, *uid, window, len, pool_size);
                 let own: Vec<Vec<u64>> =
@@ -292,12 +330,21 @@ pub async fn process_window(
                     let (own_after, random_after) = node.replica.with_update(&update, eval_scale, |r| {
                         Ok((r.eval_loss(&node.data, &own)?, r.eval_loss(&node.data, &random)?))
                     })?;
+                    let consensus = match (&consensus, consensus_random_after) {
+                        (Some(g), Some(random_after)) if gauntlet.config().own_data_margin.is_some() => {
+                            let own_after =
+                                node.replica.with_update(g, eval_scale, |r| r.eval_loss(&node.data, &own))?;
+                            Some(ConsensusLosses { own_after, random_after })
+                        }
+                        _ => None,
+                    };
                     Ok(Evaluation {
                         own_before,
                         own_after,
                         random_before,
                         random_after,
                         steps_behind: steps_behind(gauntlet, &own_slice, slices.get(uid).and_then(|s| s.as_ref())),
+                        consensus,
                     })
                 });
                 match result {
@@ -315,7 +362,18 @@ pub async fn process_window(
             (None, None) => EvalOutcome::Missing,
         };
         let recorded = gauntlet.record_evaluation(*uid, outcome)?;
-        tracing::debug!(window, uid, ?recorded, "evaluated");
+        match outcome {
+            EvalOutcome::Evaluated(e) => tracing::info!(
+                window,
+                uid,
+                own_improvement = e.own_improvement(),
+                random_improvement = e.random_improvement(),
+                steps_behind = e.steps_behind,
+                ?recorded,
+                "evaluated"
+            ),
+            _ => tracing::info!(window, uid, ?recorded, "evaluated"),
+        }
         evaluated.push(*uid);
     }
     let summary = gauntlet.finish_window()?;
@@ -345,7 +403,9 @@ pub async fn process_window(
     }
 
     // The outer step with the gathered updates (the same every peer applies).
-    tokio::task::block_in_place(|| node.apply_gathered(&gathered_updates))?;
+    if let Some(g) = &consensus {
+        tokio::task::block_in_place(|| node.apply_aggregate(g))?;
+    }
     let after = node.replica.debug_slice()?;
     gauntlet.observe_outer_step(after.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
     let loss = tokio::task::block_in_place(|| node.replica.eval_loss(&node.data, &random)).ok();
@@ -386,6 +446,15 @@ pub async fn process_window(
     // Persist the model and the scores together: one folder, replaced atomically.
     let scores_json = serde_json::to_vec(gauntlet.state())?;
     tokio::task::block_in_place(|| node.save(window, &[(GAUNTLET_FILE, scores_json)]))?;
+    if is_leader {
+        if let Err(e) = node.publish_checkpoint_if_due(window).await {
+            tracing::warn!(window, "publishing the checkpoint failed: {e:#}");
+        }
+    }
+    let replay_from = if is_leader { node.published_checkpoint } else { None };
+    if let Err(e) = node.bucket.cleanup(window, node.config.protocol.keep_windows, replay_from).await {
+        tracing::warn!("bucket cleanup failed: {e}");
+    }
 
     let mut scores: Vec<(u16, f64)> = gauntlet.state().peers.iter().map(|(uid, p)| (*uid, p.final_score)).collect();
     scores.sort_by_key(|s| s.0);
@@ -403,7 +472,7 @@ pub async fn process_window(
         scores,
         weights: summary.weights,
         weights_block,
-        events: summary.events.iter().map(|e| format!("{e:?}")).collect(),
+        events: summary.events.iter().map(|e| format!("{e:?}")).chain(notes).collect(),
         leader: is_leader,
     };
     append_status(node, &status)?;

@@ -180,22 +180,41 @@ impl Localnet {
 
     /// Starts every node as a child process of the `neuron` binary.
     pub fn launch(&mut self) -> Result<()> {
-        for n in &self.nodes {
-            let log = std::fs::File::create(&n.log)?;
-            let mut cmd = Command::new(&self.options.binary);
-            let sub = if n.role == "validator" { "validator" } else { "miner" };
-            cmd.arg(sub).arg("--config").arg(&n.config);
-            if let Some(kind) = n.role.strip_prefix("adversary:") {
-                cmd.arg("--set").arg(format!("miner.adversary={kind:?}"));
-            }
-            cmd.env("OMP_NUM_THREADS", "1")
-                .env("RUST_LOG", std::env::var("NEURON_NODE_LOG").unwrap_or_else(|_| "info".into()))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log);
-            let child = cmd.spawn().with_context(|| format!("starting {}", n.name))?;
-            self.children.push((n.name.clone(), child));
+        for n in self.nodes.clone() {
+            let child = self.spawn(&n)?;
+            self.children.push((n.name, child));
         }
+        Ok(())
+    }
+
+    /// Starts one node's process; its output is appended to its log.
+    fn spawn(&self, n: &NodeInfo) -> Result<Child> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&n.log)?;
+        let mut cmd = Command::new(&self.options.binary);
+        let sub = if n.role == "validator" { "validator" } else { "miner" };
+        cmd.arg(sub).arg("--config").arg(&n.config);
+        if let Some(kind) = n.role.strip_prefix("adversary:") {
+            cmd.arg("--set").arg(format!("miner.adversary={kind:?}"));
+        }
+        cmd.env("OMP_NUM_THREADS", "1")
+            .env("RUST_LOG", std::env::var("NEURON_NODE_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        cmd.spawn().with_context(|| format!("starting {}", n.name))
+    }
+
+    /// Kills node `name` with SIGKILL (no chance to save anything) and starts it again: what a
+    /// power cut and a restart do.
+    pub fn kill_and_restart(&mut self, name: &str) -> Result<()> {
+        let node = self.nodes.iter().find(|n| n.name == name).with_context(|| format!("no node {name}"))?.clone();
+        let slot =
+            self.children.iter().position(|(n, _)| n == name).with_context(|| format!("{name} is not running"))?;
+        let (_, mut child) = self.children.remove(slot);
+        child.kill()?;
+        child.wait()?;
+        let child = self.spawn(&node)?;
+        self.children.push((node.name, child));
         Ok(())
     }
 
@@ -283,6 +302,8 @@ fn node_config(
     c.protocol.put_blocks = o.put_blocks;
     c.protocol.gather_timeout_s = 30;
     c.protocol.checkpoint_frequency = 5;
+    // Every window of the run stays in the buckets for the final audit.
+    c.protocol.keep_windows = c.protocol.keep_windows.max(o.windows + 4);
     c.model.preset = o.model.clone();
     c.model.data = data.to_path_buf();
     c.model.device = "cpu".into();
@@ -290,7 +311,9 @@ fn node_config(
     c.train.inner_steps = o.inner_steps;
     c.train.batch_size = o.batch_size;
     c.train.micro_batch_size = o.batch_size;
-    c.train.pool_size = (o.inner_steps * o.batch_size * 4) as u64;
+    // The miner trains on its whole pool, so "own" evaluation samples are ones it trained on: a
+    // run of a few windows needs that clear a signal (in production 1 in 5 is).
+    c.train.pool_size = (o.inner_steps * o.batch_size) as u64;
     c.train.learning_rate = 2e-3;
     c.train.warmup_steps = 10;
     c.train.total_steps = 2000;
@@ -300,7 +323,13 @@ fn node_config(
     c.gauntlet.burn_uid = owner_uid;
     // A short run: the rules that wait for history in production start early here.
     c.gauntlet.bma_warmup_windows = 2;
-    c.gauntlet.copycat_start_global_step = 0;
+    // Not from the very first outer step: in the first window every miner starts from the same
+    // weights, and an update of one inner step at the warm-up's near-zero learning rate is a
+    // uniform sign pattern whose top-k indices are the same for everyone.
+    c.gauntlet.copycat_start_global_step = 2;
+    // The own-data test controlled by the window's consensus update (weights/README.md): a run
+    // of a few windows cannot wait for templar's coin-flip test to average out.
+    c.gauntlet.own_data_margin = Some(0.01);
     c
 }
 

@@ -28,7 +28,7 @@ pub struct WindowSummary {
 pub struct UidSummary {
     pub uid: u16,
     pub hotkey: String,
-    /// `miner`, `validator`, `owner` or `adversary:<kind>`.
+    /// `miner`, `validator` or `adversary:<kind>`; `owner` for the subnet owner (the burn uid).
     pub role: String,
     /// The validator's last weight (0..1).
     pub weight: f64,
@@ -46,8 +46,13 @@ pub struct AuditSummary {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub windows: Vec<WindowSummary>,
+    /// The network's nodes: miners, validators and adversaries.
     pub uids: Vec<UidSummary>,
+    /// The subnet owner's uid, which the validators' weight vector burns to.
+    pub owner: Option<UidSummary>,
     pub audit: AuditSummary,
+    /// Why the run ended before its last window, if it did.
+    pub stopped_early: Option<String>,
 }
 
 const COLORS: [&str; 10] =
@@ -126,8 +131,11 @@ pub fn html(summary: &Summary) -> String {
     );
     out.push_str(&chart("Validator loss on random data after each outer step", "loss", &[("loss".into(), loss)]));
     out.push_str(&chart("Weight per uid (the validator's vector)", "weight", &weight_series));
+    if let Some(why) = &summary.stopped_early {
+        let _ = write!(out, "<p><strong>The run stopped early:</strong> {}</p>", escape(why));
+    }
     out.push_str("<h2>Uids at the end</h2><table><tr><th>uid</th><th>role</th><th>weight</th><th>incentive</th><th>hotkey</th></tr>");
-    for u in &summary.uids {
+    for u in summary.owner.iter().chain(&summary.uids) {
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td></tr>",
@@ -182,7 +190,9 @@ mod tests {
                 weight: 0.3,
                 incentive: 0.2,
             }],
+            owner: None,
             audit: AuditSummary { ok: 4, failed: 0 },
+            stopped_early: None,
         };
         let page = html(&s);
         assert_eq!(page.matches("<svg").count(), 2);
