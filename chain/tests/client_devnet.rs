@@ -66,10 +66,12 @@ fn register_commit_weights_and_metagraph_on_the_dev_chain() {
         let theirs = client.commitment(netuid, &hk2.public()).await.unwrap().expect("hk2's commitment");
         assert_eq!(theirs.fields, vec![Field::Raw(b"hk2".to_vec())]);
         assert!(client.commitment(netuid, &owner_hot.public()).await.unwrap().is_none());
+        // An unregistered hotkey (funded, so that the call is dispatched) may not commit.
         let stranger = Keypair::generate(12).unwrap();
+        client.transfer(&alice, &stranger.public(), RAO_PER_TAO).await.expect("fund the stranger");
         let refused = client.set_commitment(&stranger, netuid, &[Field::None]).await.unwrap_err();
         println!("unregistered commit: {refused}");
-        assert!(!refused.to_string().contains("Method not found"), "the reason is lost: {refused}");
+        assert_eq!(refused.dispatch_error_name(), Some("AccountNotAllowedCommit"), "{refused}");
 
         // Stake shows in the metagraph (runtime API and storage agree).
         let staked = client.add_stake(&bob, &hk1.public(), netuid, 10 * RAO_PER_TAO).await.expect("add_stake");
@@ -97,18 +99,20 @@ fn register_commit_weights_and_metagraph_on_the_dev_chain() {
         let refused = client.set_weights(&owner_hot, netuid, &[1, 2], &[1, 1], 0).await.unwrap_err();
         assert_eq!(refused.to_string(), "set_weights failed: CommitRevealEnabled: this subnet requires commit-reveal");
 
-        // Commit-reveal v2: commit now, reveal in the next epoch.
+        // Commit-reveal v2 with a reveal period of two epochs (so that an epoch boundary between
+        // the commit and the early reveal cannot make it due): commit, a reveal that is too
+        // early, then the reveal in exactly the commit's reveal epoch.
+        client.sudo(AdminCall::CommitRevealInterval { netuid, epochs: 2 }, &alice).await.expect("reveal period 2");
         let pending =
             client.commit_weights(&owner_hot, netuid, &[1, 2], &[65535, 100], 0).await.expect("commit_weights");
+        let reveal_epoch =
+            client.reveal_epoch(netuid, &owner_hot.public(), &pending.hash).await.unwrap().expect("the commit's epoch");
+        let now = client.epoch_index(netuid).await.unwrap().expect("SubnetEpochIndex");
+        assert!(reveal_epoch > now && reveal_epoch <= now + 2, "reveal epoch {reveal_epoch}, now {now}");
         let early = client.reveal_weights(&owner_hot, &pending).await.unwrap_err();
         assert_eq!(early.dispatch_error_name(), Some("RevealTooEarly"), "{early}");
-        let epoch = client.epoch_index(netuid).await.unwrap().expect("SubnetEpochIndex");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while client.epoch_index(netuid).await.unwrap().unwrap() <= epoch {
-            assert!(Instant::now() < deadline, "no epoch within 60 s");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        client.reveal_weights(&owner_hot, &pending).await.expect("reveal_weights");
+        client.reveal_when_due(&owner_hot, &pending, Duration::from_secs(120)).await.expect("reveal_weights");
+        assert_eq!(client.epoch_index(netuid).await.unwrap(), Some(reveal_epoch));
         assert_eq!(client.weights(netuid, 0).await.unwrap(), vec![(1, 65535), (2, 100)]);
 
         // Plain set_weights once commit-reveal is off: Weights and LastUpdate change.
@@ -123,10 +127,9 @@ fn register_commit_weights_and_metagraph_on_the_dev_chain() {
         assert_eq!(mg.neurons[0].last_update, set_at);
 
         // A non-validator's weights to others are refused in words.
-        let no_permit = client.set_weights(&hk2, netuid, &[0, 1], &[1, 1], 0).await;
-        if let Err(e) = &no_permit {
-            println!("hk2 set_weights: {e}");
-        }
+        let no_permit = client.set_weights(&hk2, netuid, &[0, 1], &[1, 1], 0).await.unwrap_err();
+        println!("hk2 set_weights: {no_permit}");
+        assert_eq!(no_permit.dispatch_error_name(), Some("NeuronNoValidatorPermit"), "{no_permit}");
 
         // Sudo by a non-sudo key.
         let not_sudo = client.sudo(AdminCall::Tempo { netuid, tempo: 20 }, &bob).await.unwrap_err();

@@ -191,6 +191,12 @@ fn wallet_and_chain_commands_drive_a_full_cycle() {
 
     let human = cli.run(&["chain", "metagraph", "--netuid", n]);
     assert!(human.status.success());
-    println!("{}", String::from_utf8_lossy(&human.stdout));
+    let table = String::from_utf8_lossy(&human.stdout);
+    println!("{table}");
+    // One row per neuron, with its hotkey.
+    for neuron in neurons {
+        let hotkey = neuron["hotkey"].as_str().unwrap();
+        assert!(table.lines().any(|l| l.contains(hotkey)), "{hotkey} is not in the table:\n{table}");
+    }
     println!("full CLI cycle in {:?}", started.elapsed());
 }

@@ -543,8 +543,10 @@ impl Client {
         Ok(WeightsSet { block, committed_at: Some(pending.commit_block) })
     }
 
-    /// Reveals a v2 commit as soon as the chain accepts it: after each new epoch (or, on chains
-    /// without `SubnetEpochIndex`, every `Tempo` blocks) until `timeout`.
+    /// Reveals a v2 commit as soon as the chain accepts it. Where the chain keeps epochs
+    /// (`SubnetEpochIndex`), the reveal epoch is the commit's own epoch (from `WeightCommits`)
+    /// plus `RevealPeriodEpochs`: it waits exactly for that one, and says so if it has passed
+    /// already. Elsewhere it tries after each `Tempo` blocks. Gives up after `timeout`.
     pub async fn reveal_when_due(
         &self,
         hotkey: &Keypair,
@@ -553,6 +555,24 @@ impl Client {
     ) -> Result<u64, ChainError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let netuid = pending.netuid;
+        if let Some(reveal_epoch) = self.reveal_epoch(netuid, &hotkey.public(), &pending.hash).await? {
+            loop {
+                let Some(epoch) = self.epoch_index(netuid).await? else { break };
+                if epoch > reveal_epoch {
+                    return Err(ChainError::BadArgument(format!(
+                        "the commit of block {} had to be revealed in epoch {reveal_epoch}; the chain is in epoch {epoch}",
+                        pending.commit_block
+                    )));
+                }
+                if epoch == reveal_epoch {
+                    return self.reveal_weights(hotkey, pending).await;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ChainError::Timeout { what: "the reveal epoch".into(), secs: timeout.as_secs() });
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
         loop {
             let epoch = self.epoch_index(netuid).await?;
             let block = self.finalized_block().await?;
@@ -649,6 +669,29 @@ impl Client {
     /// `LastUpdate` of every uid on `netuid` (mechanism 0).
     pub async fn last_update(&self, netuid: u16) -> Result<Vec<u64>, ChainError> {
         Ok(self.storage::<_, Vec<u64>>(calls::SUBTENSOR, "LastUpdate", (netuid,)).await?.unwrap_or_default())
+    }
+
+    /// The epoch in which the v2 commit `hash` of `hotkey` must be revealed: its commit epoch
+    /// (`WeightCommits`) plus `RevealPeriodEpochs`. `None` when the chain keeps no such entry
+    /// (or no epochs).
+    pub async fn reveal_epoch(
+        &self,
+        netuid: u16,
+        hotkey: &PublicKey,
+        hash: &[u8; 32],
+    ) -> Result<Option<u64>, ChainError> {
+        if self.epoch_index(netuid).await?.is_none() {
+            return Ok(None);
+        }
+        /// One entry of `WeightCommits`: (hash, commit epoch, commit block, unused).
+        type WeightCommit = ([u8; 32], u64, u64, u64);
+        let commits: Option<Vec<WeightCommit>> =
+            self.storage(calls::SUBTENSOR, "WeightCommits", (netuid, hotkey.0)).await?;
+        let Some(commit_epoch) = commits.unwrap_or_default().iter().find(|c| &c.0 == hash).map(|c| c.1) else {
+            return Ok(None);
+        };
+        let period: Option<u64> = self.storage(calls::SUBTENSOR, "RevealPeriodEpochs", (netuid,)).await?;
+        Ok(Some(commit_epoch + period.unwrap_or(1)))
     }
 
     /// `SubnetEpochIndex(netuid)`, when the chain has it (subtensor since the dynamic tempo).

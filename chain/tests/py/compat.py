@@ -115,8 +115,12 @@ def flow(url):
     commit_hash = "0x" + blake2_256(payload.data).hex() if isinstance(payload, ScaleBytes) else None
     check(commit_hash is not None, "built the v2 commit hash")
     submit(substrate, call(substrate, "SubtensorModule", "commit_weights", {"netuid": netuid, "commit_hash": commit_hash}), owner_hot)
-    epoch = storage(substrate, "SubtensorModule", "SubnetEpochIndex", [netuid])
-    wait_for(lambda: storage(substrate, "SubtensorModule", "SubnetEpochIndex", [netuid]) > epoch, "the next epoch")
+    # WeightCommits holds (hash, commit epoch, commit block, _): the reveal is due exactly in the
+    # commit's epoch + RevealPeriodEpochs (reading the current epoch instead races the boundary).
+    commits = storage(substrate, "SubtensorModule", "WeightCommits", [netuid, owner_hot.ss58_address])
+    check(len(commits) == 1 and commits[0][0] == commit_hash, f"WeightCommits holds the commit: {commits}")
+    reveal_epoch = commits[0][1] + storage(substrate, "SubtensorModule", "RevealPeriodEpochs", [netuid])
+    wait_for(lambda: storage(substrate, "SubtensorModule", "SubnetEpochIndex", [netuid]) >= reveal_epoch, "the reveal epoch")
     submit(substrate, call(substrate, "SubtensorModule", "reveal_weights", {"netuid": netuid, "uids": uids, "values": values, "salt": salt, "version_key": version_key}), owner_hot)
     weights = storage(substrate, "SubtensorModule", "Weights", [netuid, 0])
     check([tuple(w) for w in weights] == [(0, 65535), (1, 100)], f"revealed weights read back: {weights}")
