@@ -94,15 +94,16 @@ fn encode_decode_conserves_error_feedback() {
     let human = String::from_utf8(ok(&["codec", "inspect", p("g.bin").to_str().unwrap()]).stdout).unwrap();
     assert!(human.contains("bits per kept value"), "{human}");
 
-    // A flipped byte in the body breaks the signature; a truncated file does not decode.
+    // A flipped bit among the last codes (still a well-formed payload) breaks the signature; a
+    // truncated file does not decode.
     let mut bytes = std::fs::read(p("g.bin")).unwrap();
-    bytes[200] ^= 1;
+    let n = bytes.len();
+    bytes[n - compression::signature::SIGNATURE_LEN - 2] ^= 1;
     std::fs::write(p("bad.bin"), &bytes).unwrap();
     let out = neuron(&["codec", "inspect", "--json", p("bad.bin").to_str().unwrap()]);
-    if out.status.success() {
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert!(report["signature"].as_str().unwrap().starts_with("not valid"), "{report}");
-    }
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["signature"].as_str().unwrap().starts_with("not valid"), "{report}");
     std::fs::write(p("short.bin"), &bytes[..bytes.len() / 2]).unwrap();
     let out = neuron(&[
         "codec",
