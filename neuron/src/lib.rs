@@ -10,6 +10,7 @@ pub mod fsutil;
 pub mod metrics;
 pub mod miner;
 pub mod node;
+pub mod progress;
 pub mod replica;
 pub mod signed;
 pub mod storage;

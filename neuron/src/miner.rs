@@ -104,9 +104,14 @@ pub async fn train_and_publish(
     let started = std::time::Instant::now();
     let start = node.replica.trainer.snapshot()?;
     let watch = clock.subscribe();
+    let bar = crate::progress::bar((samples.len() / batch.max(1)) as u64, format!("window {window}: training"));
     let report = tokio::task::block_in_place(|| {
-        node.replica.train(&node.data, samples, batch, || (*watch.borrow()) / bpw == window)
+        node.replica.train(&node.data, samples, batch, || {
+            bar.inc(1);
+            (*watch.borrow()) / bpw == window
+        })
     })?;
+    bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
     let mut delta = node.replica.trainer.take_pseudo_gradient(&start)?;
     if let Some(a) = adversary {

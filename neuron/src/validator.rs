@@ -298,7 +298,9 @@ pub async fn process_window(
     let mut evaluated = Vec::new();
     // Rules of this validator's own (not the Gauntlet's) applied this window, as sentences.
     let mut notes: Vec<String> = Vec::new();
+    let bar = crate::progress::bar(plan.uids.len() as u64, format!("window {window}: evaluating"));
     for uid in &plan.uids {
+        bar.inc(1);
         if clock.window(bpw) > window + 1 {
             tracing::warn!(window, "the chain moved on; stopping evaluation");
             break;
@@ -376,6 +378,7 @@ pub async fn process_window(
         }
         evaluated.push(*uid);
     }
+    bar.finish_and_clear();
     let summary = gauntlet.finish_window()?;
     for (uid, w) in &summary.weights {
         metrics.weight.with_label_values(&[&uid.to_string()]).set(*w);
