@@ -18,6 +18,7 @@ pub struct NodeConfig {
     pub storage: StorageConfig,
     pub protocol: ProtocolConfig,
     pub model: ModelConfig,
+    pub dataset: DatasetConfig,
     pub train: InnerConfig,
     pub miner: MinerConfig,
     pub codec: CodecConfig,
@@ -134,6 +135,22 @@ impl Default for ModelConfig {
             state_dir: PathBuf::from("state"),
         }
     }
+}
+
+/// A tokenized dataset in a bucket (PROTOCOL.md §5), mirrored into `model.data` at start.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// `s3://bucket/prefix` (written by `neuron data prepare --output s3://…`); empty: use
+    /// `model.data` as it is.
+    pub source: String,
+    /// `r2` (Cloudflare R2; the bucket is named after the account, as node buckets are) or an S3 URL.
+    pub endpoint: String,
+    /// Region for a URL endpoint (`us-east-1` when empty).
+    pub region: String,
+    /// A read key of the dataset's bucket.
+    pub key_id: String,
+    pub secret: String,
 }
 
 /// The miner's inner loop.

@@ -19,8 +19,8 @@ use crate::config::NodeConfig;
 use crate::replica::Replica;
 use crate::signed::{self, DebugSlice, PeerList};
 use crate::storage::{
-    AccessKey, Bucket, BucketCredentials, BucketKeys, Endpoint, Gatherer, ObjectKey, PeerBook, Publisher, Version,
-    WindowTiming, S3,
+    AccessKey, Bucket, BucketCredentials, BucketKeys, DatasetUrl, Endpoint, Gatherer, ObjectKey, PeerBook, Publisher,
+    Version, WindowTiming, S3,
 };
 
 /// A running node.
@@ -117,19 +117,26 @@ pub fn bucket_keys(config: &NodeConfig) -> Result<(Endpoint, BucketKeys)> {
     if s.account_id.is_empty() || s.write_key_id.is_empty() || s.read_key_id.is_empty() {
         bail!("storage.account_id, storage.write_key_id/write_secret and storage.read_key_id/read_secret are required");
     }
-    let endpoint = match s.endpoint.as_str() {
-        "" | "r2" => Endpoint::R2,
-        url => Endpoint::Url {
-            url: url.to_string(),
-            region: if s.region.is_empty() { "us-east-1".into() } else { s.region.clone() },
-        },
-    };
+    let endpoint = Endpoint::from_config(&s.endpoint, &s.region);
     let keys = BucketKeys {
         account_id: s.account_id.clone(),
         write: AccessKey::new(&s.write_key_id, &s.write_secret),
         read: AccessKey::new(&s.read_key_id, &s.read_secret),
     };
     Ok((endpoint, keys))
+}
+
+/// Mirrors the dataset `dataset.source` names into `model.data` (verified, resumable).
+async fn mirror_dataset(s3: &S3, config: &NodeConfig) -> Result<()> {
+    let d = &config.dataset;
+    let url = DatasetUrl::parse(&d.source)?;
+    let bucket =
+        s3.bucket(&Endpoint::from_config(&d.endpoint, &d.region), &url.bucket, &AccessKey::new(&d.key_id, &d.secret));
+    let done = crate::storage::dataset::mirror(&bucket, &url, &config.model.data)
+        .await
+        .with_context(|| format!("mirroring the dataset {url} into {}", config.model.data.display()))?;
+    tracing::info!(source = %url, downloaded = done.downloaded.len(), kept = done.kept.len(), "dataset ready");
+    Ok(())
 }
 
 impl Node {
@@ -159,6 +166,9 @@ impl Node {
         let trainer = Trainer::new(Llama::new(model_config, device, config.model.seed)?, config.train.train_config())?;
         let replica = Replica::new(trainer, config.codec.codec())?;
         let manifest = Arc::new(replica.manifest.clone());
+        if !config.dataset.source.is_empty() {
+            mirror_dataset(&s3, &config).await?;
+        }
         let data = Dataset::open(&config.model.data, false)
             .with_context(|| format!("opening the dataset {}", config.model.data.display()))?;
         let index_coding = config.codec.index_coding.parse().map_err(anyhow::Error::msg)?;

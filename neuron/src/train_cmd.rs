@@ -11,6 +11,7 @@ use model::data::shards::{prepare, Dataset};
 use model::data::tokenizer::TextTokenizer;
 use model::optim::LrSchedule;
 use model::{checkpoint, Llama, LlamaConfig, TrainConfig, Trainer};
+use neuron::storage::{AccessKey, DatasetUrl, Endpoint, S3};
 use serde::Serialize;
 use tch::Device;
 
@@ -27,9 +28,22 @@ pub struct PrepareArgs {
     /// Text files; each is one document (separated by the end-of-text token).
     #[arg(long, required = true, num_args = 1..)]
     input: Vec<PathBuf>,
-    /// Output folder (created; shards and manifest.json go there).
+    /// Output folder (created; shards and manifest.json go there), or `s3://bucket/prefix` to
+    /// upload them (with the --s3-* flags; the manifest goes up last).
     #[arg(long)]
-    output: PathBuf,
+    output: String,
+    /// S3 endpoint for an s3:// output: `r2` (the bucket is the account id) or a URL.
+    #[arg(long, default_value = "r2")]
+    s3_endpoint: String,
+    /// Region for a URL endpoint.
+    #[arg(long, default_value = "")]
+    s3_region: String,
+    /// Access key id with write access to the bucket.
+    #[arg(long, env = "NEURON_S3_KEY_ID", default_value = "")]
+    s3_key_id: String,
+    /// Its secret.
+    #[arg(long, env = "NEURON_S3_SECRET", default_value = "", hide_env_values = true)]
+    s3_secret: String,
     /// `gpt2` (installed by `make setup`) or the path of a Hugging Face tokenizer.json.
     #[arg(long, default_value = "gpt2")]
     tokenizer: String,
@@ -110,7 +124,25 @@ pub fn run_data(cmd: DataCommand) -> Result<()> {
         DataCommand::Prepare(a) => {
             let tokenizer = TextTokenizer::load(&a.tokenizer)?;
             let started = Instant::now();
-            let m = prepare(&a.input, &tokenizer, a.seq_len, a.samples_per_shard, &a.output)?;
+            let remote = a.output.starts_with("s3://").then(|| DatasetUrl::parse(&a.output)).transpose()?;
+            // A bucket destination: prepare in a scratch folder beside nothing of the user's.
+            let scratch = remote.as_ref().map(|_| tempfile::tempdir()).transpose()?;
+            let dir = scratch.as_ref().map_or_else(|| PathBuf::from(&a.output), |t| t.path().to_path_buf());
+            let m = prepare(&a.input, &tokenizer, a.seq_len, a.samples_per_shard, &dir)?;
+            if let Some(url) = &remote {
+                if a.s3_key_id.is_empty() {
+                    bail!(
+                        "--s3-key-id and --s3-secret (or NEURON_S3_KEY_ID and NEURON_S3_SECRET) are needed for {url}"
+                    );
+                }
+                let endpoint = Endpoint::from_config(&a.s3_endpoint, &a.s3_region);
+                let key = AccessKey::new(&a.s3_key_id, &a.s3_secret);
+                let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+                runtime.block_on(async {
+                    let bucket = S3::default().bucket(&endpoint, &url.bucket, &key);
+                    neuron::storage::dataset::upload(&bucket, url, &dir).await
+                })?;
+            }
             eprintln!(
                 "{} samples of {} tokens ({} tokens) in {} shards, tokenizer {} ({} tokens), {:.1} s -> {}",
                 m.samples,
@@ -120,7 +152,7 @@ pub fn run_data(cmd: DataCommand) -> Result<()> {
                 m.tokenizer.name,
                 m.tokenizer.vocab_size,
                 started.elapsed().as_secs_f64(),
-                a.output.display()
+                a.output
             );
             Ok(())
         }

@@ -158,6 +158,18 @@ impl Endpoint {
         Self::Url { url: url.into(), region: "us-east-1".into() }
     }
 
+    /// From configuration: `r2` (or empty) for Cloudflare R2, otherwise an S3 URL with `region`
+    /// (`us-east-1` when empty).
+    pub fn from_config(endpoint: &str, region: &str) -> Self {
+        match endpoint {
+            "" | "r2" => Self::R2,
+            url => Self::Url {
+                url: url.to_string(),
+                region: if region.is_empty() { "us-east-1".into() } else { region.to_string() },
+            },
+        }
+    }
+
     /// The URL and region of `account_id`'s bucket.
     pub fn resolve(&self, account_id: &str) -> (String, String) {
         match self {

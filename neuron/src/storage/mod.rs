@@ -48,6 +48,7 @@
 pub mod client;
 pub mod commit;
 pub mod credentials;
+pub mod dataset;
 pub mod gather;
 pub mod keys;
 pub mod local;
@@ -59,6 +60,7 @@ pub use commit::{
     WindowCommit, WindowTiming, WindowView,
 };
 pub use credentials::{AccessKey, BucketCredentials, BucketKeys, CredentialsError, Endpoint};
+pub use dataset::{DatasetError, DatasetUrl};
 pub use gather::{Accepted, Fault, GatherOptions, GatherStats, Gathered, Gatherer, Rejection};
 pub use keys::{ObjectKey, Version, PROTOCOL_VERSION};
 pub use local::{Grant, LocalS3, LocalS3Config, LocalS3Error};
