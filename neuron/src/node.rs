@@ -48,8 +48,8 @@ pub struct Node {
     pub global_step: u64,
     /// Last window whose outer step the model includes.
     pub last_window: Option<u64>,
-    /// Window of the checkpoint this node last published as the leader.
-    pub published_checkpoint: Option<u64>,
+    /// The checkpoint this node last published as the leader: its window and global step.
+    pub published_checkpoint: Option<(u64, u64)>,
 }
 
 /// What [`Node::catch_up`] did.
@@ -477,15 +477,15 @@ impl Node {
     }
 
     /// As the leader: publishes the checkpoint just saved when `checkpoint_frequency` outer steps
-    /// have passed since the last one (or none was published yet), then prunes the bucket.
-    pub async fn publish_checkpoint_if_due(&mut self, window: u64) -> Result<()> {
+    /// have been taken since the last one published (or none was published yet).
+    pub async fn publish_checkpoint_if_due(&mut self) -> Result<()> {
         let freq = self.config.protocol.checkpoint_frequency.max(1);
-        let due = self.published_checkpoint.is_none() || self.global_step.is_multiple_of(freq);
-        if due && self.published_checkpoint != Some(window) {
+        let due = self.published_checkpoint.is_none_or(|(_, step)| self.global_step >= step + freq);
+        if due {
             let dir = checkpoint_dir(&self.config.model.state_dir);
             let p = catchup::publish_checkpoint(&self.bucket, &self.hotkey, self.netuid, &self.version, &dir).await?;
             tracing::info!(window = p.window, global_step = p.global_step, key = p.key, "checkpoint published");
-            self.published_checkpoint = Some(p.window);
+            self.published_checkpoint = Some((p.window, p.global_step));
         }
         Ok(())
     }

@@ -450,11 +450,11 @@ pub async fn process_window(
     let scores_json = serde_json::to_vec(gauntlet.state())?;
     tokio::task::block_in_place(|| node.save(window, &[(GAUNTLET_FILE, scores_json)]))?;
     if is_leader {
-        if let Err(e) = node.publish_checkpoint_if_due(window).await {
+        if let Err(e) = node.publish_checkpoint_if_due().await {
             tracing::warn!(window, "publishing the checkpoint failed: {e:#}");
         }
     }
-    let replay_from = if is_leader { node.published_checkpoint } else { None };
+    let replay_from = if is_leader { node.published_checkpoint.map(|(w, _)| w) } else { None };
     if let Err(e) = node.bucket.cleanup(window, node.config.protocol.keep_windows, replay_from).await {
         tracing::warn!("bucket cleanup failed: {e}");
     }

@@ -1228,7 +1228,8 @@ pub struct EpochOutputs {
 }
 
 /// A bond-less Yuma consensus, in integer arithmetic (weights as parts of `u16::MAX`):
-/// 1. stake counts only for active uids; rows count only with a validator permit; self-weights
+/// 1. stake counts only for active uids with a validator permit (as subtensor masks
+///    non-validator stake before the median); rows count only with a permit; self-weights
 ///    are masked (except the owner's), and so are weights set before the target (re)registered;
 ///    rows are normalized to sum 1;
 /// 2. consensus per miner = the stake-weighted median (kappa = 1/2) of its column;
@@ -1239,8 +1240,8 @@ pub struct EpochOutputs {
 pub fn yuma(inp: &EpochInputs) -> EpochOutputs {
     let n = inp.stake.len();
     const ONE: u64 = u16::MAX as u64;
-    let active_stake: Vec<u64> =
-        (0..n).map(|i| if inp.active.get(i).copied().unwrap_or(false) { inp.stake[i] } else { 0 }).collect();
+    let counts = |i: usize| inp.active.get(i).copied().unwrap_or(false) && inp.permits.get(i).copied().unwrap_or(false);
+    let active_stake: Vec<u64> = (0..n).map(|i| if counts(i) { inp.stake[i] } else { 0 }).collect();
     let total_stake: u128 = active_stake.iter().map(|s| *s as u128).sum();
     let stake_weight = normalize_u16(&inp.stake.iter().map(|s| *s as u128).collect::<Vec<_>>());
 

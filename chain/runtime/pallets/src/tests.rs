@@ -325,6 +325,119 @@ fn yuma_clips_to_the_stake_weighted_median() {
 }
 
 #[test]
+fn yuma_counts_only_permitted_stake_and_limits_permits() {
+    // Validator 0 (permit, stake 100) weights miner 2; uid 1 holds 1000 stake but no permit and
+    // sets nothing. Its stake must not dilute the median: miner 2 is in consensus.
+    let weights = vec![vec![(2, 65535)], vec![], vec![], vec![]];
+    let inp = EpochInputs {
+        stake: &[100, 1000, 0, 50],
+        active: &[true; 4],
+        permits: &[true, false, false, false],
+        weights: &weights,
+        last_update: &[10; 4],
+        registered: &[0; 4],
+        owner_uid: None,
+        max_validators: 2,
+    };
+    let out = st::yuma(&inp);
+    assert_eq!(out.consensus[2], 65535);
+    assert!(out.incentive[2] > 65000, "{:?}", out.incentive);
+    // Permits for the next epoch: the top 2 by stake (uid 1, uid 0), not uid 3 nor the miner.
+    assert_eq!(out.new_permits, vec![true, true, false, false]);
+    // An inactive validator's stake does not count either, and its row is ignored: no consensus.
+    let out = st::yuma(&EpochInputs { active: &[false, true, true, true], ..inp });
+    assert_eq!(out.consensus[2], 0);
+    assert_eq!(out.incentive[2], 0);
+}
+
+#[test]
+fn serve_axon_rules() {
+    new_test_ext().execute_with(|| {
+        let netuid = subnet_with_two();
+        let serve = |who: u8, ip: u128, port: u16, ip_type: u8| {
+            SubtensorModule::serve_axon(signed(who), netuid, 1, ip, port, ip_type, 4, 0, 0)
+        };
+        let ip = (10u128 << 24) | 5;
+        assert_noop!(serve(13, ip, 8091, 4), Error::<Test>::HotKeyNotRegisteredInNetwork);
+        assert_noop!(serve(12, ip, 8091, 5), Error::<Test>::InvalidIpType);
+        assert_noop!(serve(12, 0x7f00_0001, 8091, 4), Error::<Test>::InvalidIpAddress);
+        assert_noop!(serve(12, u32::MAX as u128, 8091, 4), Error::<Test>::InvalidIpAddress);
+        assert_noop!(serve(12, ip, 0, 4), Error::<Test>::InvalidPort);
+        assert_ok!(serve(12, ip, 8091, 4));
+        let axon = st::Axons::<Test>::get(netuid, acct(12)).unwrap();
+        assert_eq!((axon.ip, axon.port, axon.block), (ip, 8091, 1));
+        // Serving again within ServingRateLimit (50 blocks by default) is refused.
+        run_to_block(30);
+        assert_noop!(serve(12, ip, 9000, 4), Error::<Test>::ServingRateLimitExceeded);
+        run_to_block(51);
+        assert_ok!(serve(12, ip, 9000, 4));
+        assert_eq!(st::Axons::<Test>::get(netuid, acct(12)).unwrap().port, 9000);
+    });
+}
+
+#[test]
+fn weight_count_and_size_limits() {
+    new_test_ext().execute_with(|| {
+        let netuid = subnet_with_two();
+        assert_ok!(SubtensorModule::burned_register(signed(2), netuid, acct(13)));
+        no_cr(netuid);
+        // At least two weights...
+        assert_ok!(AdminUtils::sudo_set_min_allowed_weights(signed(1), netuid, 2));
+        assert_noop!(
+            SubtensorModule::set_weights(signed(11), netuid, vec![1], vec![1], 0),
+            Error::<Test>::WeightVecLengthIsLow
+        );
+        // ...but a lone self-weight is always allowed.
+        assert_ok!(SubtensorModule::set_weights(signed(12), netuid, vec![1], vec![1], 0));
+        // No weight above MaxWeightsLimit after max-upscaling (two equal weights are both 65535).
+        st::MaxWeightsLimit::<Test>::insert(netuid, 40_000);
+        assert_noop!(
+            SubtensorModule::set_weights(signed(11), netuid, vec![1, 2], vec![1, 1], 0),
+            Error::<Test>::MaxWeightExceeded
+        );
+        st::MaxWeightsLimit::<Test>::insert(netuid, u16::MAX);
+        assert_ok!(SubtensorModule::set_weights(signed(11), netuid, vec![1, 2], vec![1, 1], 0));
+    });
+}
+
+#[test]
+fn at_most_ten_unrevealed_commits() {
+    new_test_ext().execute_with(|| {
+        let netuid = subnet_with_two();
+        assert_ok!(AdminUtils::sudo_set_admin_freeze_window(RuntimeOrigin::root(), 0));
+        assert_ok!(AdminUtils::sudo_set_weights_set_rate_limit(RuntimeOrigin::root(), netuid, 0));
+        for i in 0..st::MAX_UNREVEALED_COMMITS as u16 {
+            let hash = st::Pallet::<Test>::commit_hash(&acct(11), netuid, &[1], &[i + 1], &[i], 0);
+            assert_ok!(SubtensorModule::commit_weights(signed(11), netuid, hash));
+        }
+        let hash = st::Pallet::<Test>::commit_hash(&acct(11), netuid, &[1], &[99], &[99], 0);
+        assert_noop!(
+            SubtensorModule::commit_weights(signed(11), netuid, hash),
+            Error::<Test>::TooManyUnrevealedCommits
+        );
+        // Commits that can no longer be revealed stop counting.
+        run_to_block(31);
+        assert_ok!(SubtensorModule::commit_weights(signed(11), netuid, hash));
+        assert_eq!(st::WeightCommits::<Test>::get(netuid, acct(11)).unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn stake_under_the_threshold_earns_no_permit() {
+    new_test_ext().execute_with(|| {
+        let netuid = subnet_with_two();
+        assert_ok!(SubtensorModule::start_call(signed(1), netuid));
+        assert_ok!(SubtensorModule::add_stake(signed(2), acct(12), netuid, 5 * TAO));
+        assert_ok!(AdminUtils::sudo_set_stake_threshold(RuntimeOrigin::root(), 10 * TAO));
+        run_to_block(11);
+        assert_eq!(st::ValidatorPermit::<Test>::get(netuid), vec![true, false], "the owner always has one");
+        assert_ok!(AdminUtils::sudo_set_stake_threshold(RuntimeOrigin::root(), TAO));
+        run_to_block(21);
+        assert_eq!(st::ValidatorPermit::<Test>::get(netuid), vec![true, true]);
+    });
+}
+
+#[test]
 fn epochs_run_every_tempo_blocks_and_emit() {
     new_test_ext().execute_with(|| {
         let netuid = subnet_with_two();
