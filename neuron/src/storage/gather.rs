@@ -239,7 +239,7 @@ impl Gatherer {
             }
         }
         stats.wall = started.elapsed();
-        tracing::info!(
+        tracing::debug!(
             window,
             accepted = accepted.len(),
             rejected = rejected.len(),
