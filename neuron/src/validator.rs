@@ -290,10 +290,10 @@ pub async fn process_window(
         Some(tokio::task::block_in_place(|| node.replica.aggregate(&gathered_updates, node.aggregation))?)
     };
     let consensus_random_after = match &consensus {
-        Some(g) => Some(tokio::task::block_in_place(|| {
+        Some(g) if gauntlet.config().own_data_margin.is_some() => Some(tokio::task::block_in_place(|| {
             node.replica.with_update(g, eval_scale, |r| r.eval_loss(&node.data, &random))
         })?),
-        None => None,
+        _ => None,
     };
     let mut evaluated = Vec::new();
     // Rules of this validator's own (not the Gauntlet's) applied this window, as sentences.
@@ -333,7 +333,7 @@ pub async fn process_window(
                         Ok((r.eval_loss(&node.data, &own)?, r.eval_loss(&node.data, &random)?))
                     })?;
                     let consensus = match (&consensus, consensus_random_after) {
-                        (Some(g), Some(random_after)) if gauntlet.config().own_data_margin.is_some() => {
+                        (Some(g), Some(random_after)) => {
                             let own_after =
                                 node.replica.with_update(g, eval_scale, |r| r.eval_loss(&node.data, &own))?;
                             Some(ConsensusLosses { own_after, random_after })
