@@ -95,9 +95,7 @@ pub fn malformed(len: usize, window: u64) -> Vec<u8> {
 
 /// The bucket a victim's payloads are read from (its credentials are on chain).
 pub async fn victim_bucket(node: &Node, victim: u16) -> Result<crate::storage::Bucket> {
-    let metagraph = node.chain.metagraph(node.netuid).await?;
-    let book =
-        crate::storage::PeerBook::from_parts(&metagraph, metagraph.block, &node.chain.commitments(node.netuid).await?);
+    let book = crate::storage::PeerBook::read(&node.chain, node.netuid).await?;
     let peer = book.get(victim).context("victim uid is not on the subnet")?;
     let creds =
         peer.commitment.as_ref().map_err(|e| anyhow::anyhow!("victim has no commitment: {e}"))?.credentials.clone();

@@ -65,6 +65,8 @@ pub enum CatchUpError {
     Checkpoint(#[from] checkpoint::CheckpointError),
     #[error("the bundle of window {window}: {source}")]
     Bundle { window: u64, source: compression::bundle::BundleError },
+    #[error("the bundle published as window {window} says it is window {found}")]
+    BundleWindow { window: u64, found: u64 },
     #[error("the bundle of window {window}, payload of uid {uid}: {problem}")]
     Payload { window: u64, uid: u16, problem: String },
     #[error("replaying window {window}: {source}")]
@@ -179,7 +181,7 @@ pub async fn fetch_bundle(
     let bundle = Bundle::decode(&got.bytes, MAX_BUNDLE_PAYLOADS, max_payload)
         .map_err(|source| CatchUpError::Bundle { window, source })?;
     if bundle.window != window {
-        return Err(CatchUpError::Payload { window, uid: 0, problem: format!("bundle says window {}", bundle.window) });
+        return Err(CatchUpError::BundleWindow { window, found: bundle.window });
     }
     let mut payloads = Vec::with_capacity(bundle.entries.len());
     for (uid, bytes) in &bundle.entries {

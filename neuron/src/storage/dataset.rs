@@ -128,14 +128,17 @@ pub async fn mirror(bucket: &Bucket, url: &DatasetUrl, dir: &Path) -> Result<Mir
         if found != shard.blake2b {
             return Err(DatasetError::Hash { file: shard.file.clone(), expected: shard.blake2b.clone(), found });
         }
-        crate::fsutil::write_atomic(&path, &data.bytes)
-            .map_err(|e| DatasetError::Io { path: path.clone(), source: std::io::Error::other(format!("{e:#}")) })?;
+        write_atomic(&path, &data.bytes)?;
         done.downloaded.push(shard.file.clone());
     }
-    let path = dir.join(MANIFEST);
-    crate::fsutil::write_atomic(&path, &got.bytes)
-        .map_err(|e| DatasetError::Io { path, source: std::io::Error::other(format!("{e:#}")) })?;
+    write_atomic(&dir.join(MANIFEST), &got.bytes)?;
     Ok(done)
+}
+
+/// [`crate::fsutil::write_atomic`] with this module's error type.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DatasetError> {
+    crate::fsutil::write_atomic(path, bytes)
+        .map_err(|e| DatasetError::Io { path: path.to_path_buf(), source: std::io::Error::other(format!("{e:#}")) })
 }
 
 #[cfg(test)]
