@@ -6,10 +6,14 @@
 //! The same model in plain PyTorch eager is `model/benches/train_baseline.py`;
 //! `scripts/gpu-bench.sh` runs both. Build: `cargo build --release -p model --example train_bench`.
 //!
+//! Before timing, it checks on the device that the fused SwiGLU block computes what its ATen
+//! composition does, printing both ones' bf16 errors against an f32 evaluation.
+//!
 //! Usage: `train_bench [--preset NAME[:BATCH[:MICRO_BATCH]]]... [--steps N] [--peak-tflops F]`
 
 use std::time::Instant;
 
+use model::ops;
 use model::optim::LrSchedule;
 use model::{Llama, LlamaConfig, TrainConfig, Trainer};
 use tch::{Device, Kind, Tensor};
@@ -22,6 +26,47 @@ fn gpu_memory_used_mib() -> Option<u64> {
         .output()
         .ok()?;
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// ‖a − b‖ / ‖b‖ in f32.
+fn relative_error(a: &Tensor, b: &Tensor) -> f64 {
+    let (a, b) = (a.to_kind(Kind::Float), b.to_kind(Kind::Float));
+    (&a - &b).norm().double_value(&[]) / b.norm().double_value(&[])
+}
+
+/// Output and input gradients of `f(inputs)` for the output gradient `dy`.
+fn value_and_grads(f: impl Fn(&[Tensor]) -> Tensor, inputs: &[Tensor], dy: &Tensor) -> Vec<Tensor> {
+    let leaves: Vec<Tensor> = inputs.iter().map(|t| t.detach().copy().set_requires_grad(true)).collect();
+    let y = f(&leaves);
+    (&y * dy).sum(Kind::Float).backward();
+    std::iter::once(y.detach()).chain(leaves.iter().map(|l| l.grad())).collect()
+}
+
+/// The fused SwiGLU block and its ATen composition, both in bf16 on `device` at 1b shapes,
+/// against the composition in f32: prints each one's relative error (output, dx, dw13, dw2).
+fn check_swiglu_mlp(device: Device) {
+    let (tokens, dim, hidden) = (4096, 2048, 8192);
+    let f32 = (Kind::Float, device);
+    let inputs = [
+        Tensor::randn([tokens, dim], f32),
+        Tensor::randn([2 * hidden, dim], f32) * 0.02,
+        Tensor::randn([dim, hidden], f32) * 0.02,
+    ];
+    let dy = Tensor::randn([tokens, dim], f32);
+    let bf16 = |ts: &[Tensor]| ts.iter().map(|t| t.to_kind(Kind::BFloat16)).collect::<Vec<_>>();
+    let exact = value_and_grads(|t| ops::swiglu_mlp_reference(&t[0], &t[1], &t[2]).expect("reference"), &inputs, &dy);
+    let dy16 = dy.to_kind(Kind::BFloat16);
+    let fused = value_and_grads(|t| ops::swiglu_mlp(&t[0], &t[1], &t[2]).expect("swiglu_mlp"), &bf16(&inputs), &dy16);
+    let composed =
+        value_and_grads(|t| ops::swiglu_mlp_reference(&t[0], &t[1], &t[2]).expect("reference"), &bf16(&inputs), &dy16);
+    let errors = |got: &[Tensor]| {
+        got.iter().zip(&exact).map(|(a, b)| format!("{:.2e}", relative_error(a, b))).collect::<Vec<_>>().join(", ")
+    };
+    println!(
+        "{{\"check\": \"swiglu_mlp bf16 vs f32 (y, dx, dw13, dw2)\", \"fused\": [{}], \"aten_ops\": [{}]}}",
+        errors(&fused),
+        errors(&composed)
+    );
 }
 
 fn main() {
@@ -49,6 +94,9 @@ fn main() {
     }
     let device = Device::cuda_if_available();
     tch::set_num_threads(8);
+    if device.is_cuda() {
+        check_swiglu_mlp(device);
+    }
     for (preset, batch_size, micro) in presets {
         let config = LlamaConfig::preset(&preset).expect("known preset");
         let n_matmul = config.num_matmul_params() as f64;

@@ -4,13 +4,16 @@
 //! compute, fp32 master weights and optimizer state).
 //!
 //! Modules: [`config`] (shapes and presets), [`params`] (flat parameter storage), [`llama`]
-//! (forward pass and loss), [`optim`] (AdamW, clipping, schedule, outer step), [`train`] (the
+//! (forward pass and loss), [`ops`] (fused operations
+//! written against ATen), [`optim`] (AdamW, clipping, schedule, outer step), [`train`] (the
 //! inner loop), [`checkpoint`], [`data`] (tokenizer, shards, sample pools).
 
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+mod ffi;
 pub mod llama;
+pub mod ops;
 pub mod optim;
 pub mod params;
 pub mod train;

@@ -4,6 +4,7 @@
 use tch::{Device, Kind, Reduction, TchError, Tensor};
 
 use crate::config::LlamaConfig;
+use crate::ops;
 use crate::params::ParamStore;
 
 /// Label value that the loss ignores.
@@ -133,11 +134,7 @@ impl Llama {
             let attn = attn.f_transpose(1, 2)?.f_reshape([b, t, c.dim as i64])?;
             x = x.f_add(&attn.f_linear::<Tensor>(p(blk.wo), None)?)?;
             let h = x.f_rms_norm(dim, Some(p(blk.ffn_norm)), eps)?;
-            // One projection to [gate; up].
-            let f = c.ffn_hidden as i64;
-            let gate_up = h.f_linear::<Tensor>(self.params.leaf_of(blk.w1).0, None)?.f_split_with_sizes([f, f], -1)?;
-            let hidden = gate_up[0].f_silu()?.f_mul(&gate_up[1])?;
-            x = x.f_add(&hidden.f_linear::<Tensor>(p(blk.w2), None)?)?;
+            x = x.f_add(&ops::swiglu_mlp(&h, self.params.leaf_of(blk.w1).0, p(blk.w2))?)?;
         }
         let x = x.f_rms_norm(dim, Some(p(self.norm)), eps)?;
         x.f_linear::<Tensor>(p(self.output), None)

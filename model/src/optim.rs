@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use tch::{Kind, TchError, Tensor};
 
+use crate::ffi;
+
 /// AdamW hyper-parameters; defaults are the Covenant-72B run's (`PROTOCOL.md` §2).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdamWConfig {
@@ -34,23 +36,6 @@ pub struct AdamW {
     step_tensor: Tensor,
 }
 
-extern "C" {
-    fn covenant_fused_adamw(
-        param: *const std::ffi::c_void,
-        grad: *const std::ffi::c_void,
-        exp_avg: *const std::ffi::c_void,
-        exp_avg_sq: *const std::ffi::c_void,
-        step: *const std::ffi::c_void,
-        lr: f64,
-        beta1: f64,
-        beta2: f64,
-        weight_decay: f64,
-        eps: f64,
-        grad_scale: *const std::ffi::c_void,
-    ) -> *mut std::ffi::c_char;
-    fn covenant_free_error(message: *mut std::ffi::c_char);
-}
-
 impl AdamW {
     pub fn new(config: AdamWConfig, like: &Tensor) -> Result<Self, TchError> {
         Self::from_state(config, like.f_zeros_like()?, like.f_zeros_like()?, 0)
@@ -79,17 +64,16 @@ impl AdamW {
         // optimizer does before calling the kernel).
         self.step += 1;
         let _ = self.step_tensor.f_add_scalar_(1.0)?;
-        let ptr = |t: &Tensor| t.as_ptr() as *const std::ffi::c_void;
-        let scale = grad_scale.map_or(std::ptr::null(), ptr);
+        let scale = grad_scale.map_or(std::ptr::null(), ffi::handle);
         // SAFETY: every pointer is a live `torch::Tensor*` owned by a tensor borrowed for the whole
         // call; the C++ side copies the handles and catches every exception.
-        let error = unsafe {
-            covenant_fused_adamw(
-                ptr(params),
-                ptr(grad),
-                ptr(&self.exp_avg),
-                ptr(&self.exp_avg_sq),
-                ptr(&self.step_tensor),
+        let result = ffi::check(unsafe {
+            ffi::covenant_fused_adamw(
+                ffi::handle(params),
+                ffi::handle(grad),
+                ffi::handle(&self.exp_avg),
+                ffi::handle(&self.exp_avg_sq),
+                ffi::handle(&self.step_tensor),
                 lr,
                 c.beta1,
                 c.beta2,
@@ -97,19 +81,12 @@ impl AdamW {
                 c.eps,
                 scale,
             )
-        };
-        if error.is_null() {
-            return Ok(());
+        });
+        if result.is_err() {
+            self.step -= 1;
+            let _ = self.step_tensor.f_sub_scalar_(1.0)?;
         }
-        // SAFETY: a non-null return is a NUL-terminated string from strdup, freed exactly once.
-        let message = unsafe {
-            let m = std::ffi::CStr::from_ptr(error).to_string_lossy().into_owned();
-            covenant_free_error(error);
-            m
-        };
-        self.step -= 1;
-        let _ = self.step_tensor.f_sub_scalar_(1.0)?;
-        Err(TchError::Torch(message))
+        result
     }
 }
 

@@ -14,6 +14,7 @@ use rand_distr::StandardNormal;
 use tch::{Device, Kind, TchError, Tensor};
 
 use crate::config::LlamaConfig;
+use crate::ops;
 
 /// The model's parameters, flat, on one device.
 #[derive(Debug)]
@@ -214,28 +215,44 @@ impl ParamStore {
         &self.grad
     }
 
-    pub fn grad_mut(&mut self) -> &mut Tensor {
-        &mut self.grad
-    }
-
-    /// Adds the leaves' gradients (from the last backward pass) into the fp32 accumulator and
-    /// clears them.
-    pub fn accumulate_grads(&mut self) -> Result<(), TchError> {
+    /// Moves the leaves' gradients (from the last backward pass) into the fp32 accumulator,
+    /// replacing or adding to what it holds, and releases them. A leaf without a gradient counts
+    /// as zero.
+    ///
+    /// Replacing is one conversion per leaf where zeroing first and adding would be three passes
+    /// over the accumulator; releasing lets the next backward pass store its gradients instead of
+    /// adding them into zeroed buffers, and frees their memory in the meantime.
+    pub fn collect_grads(&mut self, mode: Collect) -> Result<(), TchError> {
         let _guard = tch::no_grad_guard();
-        for (leaf, range) in self.leaves.iter_mut().zip(&self.groups) {
+        for (leaf, range) in self.leaves.iter().zip(&self.groups) {
+            let n = leaf.numel() as i64;
+            let mut slot = self.grad.f_narrow(0, self.offsets[range.start], n)?;
             let g = leaf.grad();
-            if !g.defined() {
-                continue;
+            match (g.defined(), mode) {
+                (true, Collect::Replace) => {
+                    slot.f_copy_(&g.f_view([n])?)?;
+                }
+                (true, Collect::Add) => {
+                    let _ = slot.f_add_(&g.f_view([n])?)?;
+                }
+                (false, Collect::Replace) => {
+                    let _ = slot.f_zero_()?;
+                }
+                (false, Collect::Add) => {}
             }
-            let n = g.numel() as i64;
-            let _ = self.grad.f_narrow(0, self.offsets[range.start], n)?.f_add_(&g.f_view([n])?)?;
-            leaf.zero_grad();
+            if g.defined() {
+                ops::clear_grad(leaf)?;
+            }
         }
         Ok(())
     }
+}
 
-    pub fn zero_grad(&mut self) -> Result<(), TchError> {
-        let _ = self.grad.f_zero_()?;
-        Ok(())
-    }
+/// How [`ParamStore::collect_grads`] combines new gradients with the accumulator's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collect {
+    /// The first micro-batch of a step: the accumulator takes the new gradients.
+    Replace,
+    /// A later micro-batch: the new gradients are added.
+    Add,
 }

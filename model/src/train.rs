@@ -5,6 +5,7 @@ use tch::{TchError, Tensor};
 
 use crate::llama::Llama;
 use crate::optim::{clip_scale, outer_step, AdamW, AdamWConfig, LrSchedule};
+use crate::params::Collect;
 
 /// Inner-loop settings. Defaults are the Covenant-72B run's (`PROTOCOL.md` §2) except the batch,
 /// which depends on the hardware.
@@ -96,9 +97,11 @@ impl Trainer {
     /// the device still runs this one.
     pub fn step_async(&mut self, batch: &Tensor) -> Result<PendingStats, TchError> {
         let rows = batch.size()[0];
+        if rows == 0 {
+            return Err(TchError::Shape("a training batch needs at least one sequence".into()));
+        }
         let micro = (self.config.micro_batch_size as i64).clamp(1, rows.max(1));
         let micro_batches = (rows + micro - 1) / micro;
-        self.model.params_mut().zero_grad()?;
         let mut loss_sum = Tensor::f_zeros([], (tch::Kind::Float, self.model.device()))?;
         for m in 0..micro_batches {
             let start = m * micro;
@@ -109,7 +112,8 @@ impl Trainer {
             let scaled = loss.f_mul_scalar(len as f64 / rows as f64)?;
             scaled.f_backward()?;
             loss_sum = loss_sum.f_add(&scaled.f_detach()?)?;
-            self.model.params_mut().accumulate_grads()?;
+            let mode = if m == 0 { Collect::Replace } else { Collect::Add };
+            self.model.params_mut().collect_grads(mode)?;
         }
         // Clipping is folded into the optimizer kernel as a gradient divisor.
         let (norm, scale) = clip_scale(self.model.params().grad(), self.config.grad_clip)?;

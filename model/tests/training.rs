@@ -185,3 +185,32 @@ fn initialisation_is_deterministic() {
     assert!(a.params().master().equal(b.params().master()));
     assert!(!a.params().master().equal(c.params().master()));
 }
+
+#[test]
+fn micro_batches_accumulate_to_the_whole_batch_step() {
+    let tokens = Tensor::randint(1000, [8, SEQ as i64], (tch::Kind::Int64, Device::Cpu));
+    let step_with = |micro: usize| {
+        let mut t = trainer(11);
+        t.config.micro_batch_size = micro;
+        let stats = t.step(&tokens).unwrap();
+        (stats, t.model.params().master().copy())
+    };
+    let (whole, after_whole) = step_with(8);
+    for micro in [4, 3, 1] {
+        let (stats, after) = step_with(micro);
+        assert!((stats.loss - whole.loss).abs() < 1e-5, "micro {micro}: loss {} vs {}", stats.loss, whole.loss);
+        assert!(
+            (stats.grad_norm - whole.grad_norm).abs() < 1e-5 * whole.grad_norm,
+            "micro {micro}: grad norm {} vs {}",
+            stats.grad_norm,
+            whole.grad_norm
+        );
+        let diff = (&after - &after_whole).abs().max().double_value(&[]);
+        assert!(diff < 1e-6, "micro {micro}: parameters differ by {diff}");
+    }
+    // A second step on the same trainer starts from fresh gradients, not the last step's.
+    let mut t = trainer(11);
+    let first = t.step(&tokens).unwrap();
+    let second = t.step(&tokens).unwrap();
+    assert!(second.grad_norm != first.grad_norm && second.grad_norm.is_finite());
+}
