@@ -14,7 +14,10 @@ fn python() -> PathBuf {
 }
 
 fn run_python(mode: &str, devnet: &Devnet) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/compat.py");
+    let script = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/py/compat.py");
     let out = Command::new(python()).arg(&script).arg(mode).arg(devnet.ws_url()).output().expect("run python");
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");

@@ -5,7 +5,7 @@
 //! One test function: it sets a `BT_PW_…` variable, which must not race with other tests.
 
 use chain::wallet::{password, Keypair, PasswordSource, PublicKey, Wallet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const PASSWORD: &str = "Test1234!pw";
@@ -20,7 +20,10 @@ fn python() -> PathBuf {
 }
 
 fn run_py(args: &[&str]) -> serde_json::Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/wallets.py");
+    let script = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/py/wallets.py");
     let out = Command::new(python()).arg(script).args(args).output().expect("run python");
     assert!(
         out.status.success(),

@@ -5,7 +5,6 @@
 //! within `1e-5·max|golden|` where f32 reductions differ between implementations.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use compression::aggregate::{clip_factor, lower_median};
 use compression::wire::bits;
@@ -18,7 +17,12 @@ use tch::{Device, Tensor};
 type Tensors = HashMap<String, Tensor>;
 
 fn load(case: &str, file: &str) -> Tensors {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden").join(case).join(file);
+    let path = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/fixtures/golden")
+    .join(case)
+    .join(file);
     Tensor::read_safetensors(&path).expect("golden fixture").into_iter().collect()
 }
 

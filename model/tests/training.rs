@@ -208,9 +208,11 @@ fn micro_batches_accumulate_to_the_whole_batch_step() {
         let diff = (&after - &after_whole).abs().max().double_value(&[]);
         assert!(diff < 1e-6, "micro {micro}: parameters differ by {diff}");
     }
-    // A second step on the same trainer starts from fresh gradients, not the last step's.
+    // A second step starts from fresh gradients, not the first step's: with the warm-up's tiny
+    // first learning rate its gradient is nearly the first one, not twice it.
     let mut t = trainer(11);
     let first = t.step(&tokens).unwrap();
     let second = t.step(&tokens).unwrap();
-    assert!(second.grad_norm != first.grad_norm && second.grad_norm.is_finite());
+    let ratio = second.grad_norm / first.grad_norm;
+    assert!((ratio - 1.0).abs() < 0.01, "second step's gradient norm is {ratio}× the first's");
 }

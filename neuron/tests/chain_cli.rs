@@ -2,6 +2,8 @@
 //! wallets, a subnet, two registrations, a commitment read back, stake, weights through
 //! commit-reveal and then directly, the metagraph; and a chain error reads as a sentence.
 
+mod common;
+
 use chain::devnet::{Devnet, DevnetConfig};
 use serde_json::Value;
 use std::process::{Command, Output};
@@ -13,7 +15,7 @@ struct Cli {
 
 impl Cli {
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_neuron"))
+        Command::new(common::neuron_binary())
             .args(args)
             .env("BT_WALLET_PATH", &self.wallets)
             .env("BT_NETWORK", &self.url)

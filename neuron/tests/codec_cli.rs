@@ -1,5 +1,7 @@
 //! `neuron codec` end to end: safetensors in, payload files, safetensors out.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -7,7 +9,7 @@ use std::process::{Command, Output};
 use tch::{Kind, Tensor};
 
 fn neuron(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_neuron")).args(args).env("OMP_NUM_THREADS", "1").output().expect("neuron runs")
+    Command::new(common::neuron_binary()).args(args).env("OMP_NUM_THREADS", "1").output().expect("neuron runs")
 }
 
 fn ok(args: &[&str]) -> Output {

@@ -12,7 +12,7 @@ use neuron::storage::dataset::{mirror, DatasetError};
 use neuron::storage::{BucketKeys, DatasetUrl, Endpoint, LocalS3, LocalS3Config, StorageError, S3};
 
 fn neuron(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_neuron"));
+    let mut cmd = Command::new(common::neuron_binary());
     cmd.args(args).env("OMP_NUM_THREADS", "1").env_remove("NEURON_S3_KEY_ID").env_remove("NEURON_S3_SECRET");
     for (k, v) in env {
         cmd.env(k, v);

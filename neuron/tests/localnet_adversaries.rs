@@ -3,6 +3,8 @@
 //! on real text. Needs `make setup` (runtime, chopsticks, text and tokenizer in the cache).
 //! (One local network per test binary: two at once would share two cores.)
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -28,7 +30,7 @@ fn honest_miners_earn_and_every_kind_of_adversary_ends_with_zero_weight() {
     args.push(out.display().to_string());
     args.push("--adversaries".into());
     args.extend(ADVERSARIES.map(String::from));
-    let run = Command::new(env!("CARGO_BIN_EXE_neuron")).args(&args).output().expect("run neuron localnet");
+    let run = Command::new(common::neuron_binary()).args(&args).output().expect("run neuron localnet");
     let stdout = String::from_utf8_lossy(&run.stdout);
     println!("{stdout}");
     assert!(run.status.success(), "localnet failed: {}\n{stdout}", String::from_utf8_lossy(&run.stderr));

@@ -1,9 +1,11 @@
 //! `neuron data prepare|pool` and `neuron train` end to end on real text.
 
+mod common;
+
 use std::process::{Command, Output};
 
 fn neuron(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_neuron")).args(args).env("OMP_NUM_THREADS", "1").output().expect("neuron runs")
+    Command::new(common::neuron_binary()).args(args).env("OMP_NUM_THREADS", "1").output().expect("neuron runs")
 }
 
 fn ok(args: &[&str]) -> Output {

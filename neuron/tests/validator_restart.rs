@@ -1,6 +1,8 @@
 //! A validator killed with SIGKILL in a running local network (dev chain, local S3, miner
 //! processes) resumes from what it saved. Needs `make setup`.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -43,7 +45,7 @@ fn a_validator_killed_mid_run_resumes_with_its_saved_scores() {
         inner_steps: 4,
         batch_size: 4,
         seq_len: 128,
-        binary: env!("CARGO_BIN_EXE_neuron").into(),
+        binary: common::neuron_binary(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut net = rt.block_on(Localnet::create(options)).expect("local network");

@@ -195,3 +195,13 @@ impl Drop for Seaweed {
         let _ = self.child.wait();
     }
 }
+
+/// The `neuron` binary cargo built for these tests, found next to the test executable
+/// (`target/<profile>/deps/<test>` → `target/<profile>/neuron`). The compile-time
+/// `CARGO_BIN_EXE_neuron` names the checkout that compiled the test, which is another one when
+/// checkouts share a target directory and cargo reuses the test binary.
+pub fn neuron_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let beside = exe.parent().and_then(Path::parent).map(|dir| dir.join("neuron"));
+    beside.filter(|p| p.exists()).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_neuron")))
+}
