@@ -67,6 +67,97 @@ fn report(name: &str, ms: f64, params: usize) {
     );
 }
 
+/// The main kernels of encoding and aggregation timed alone on the benchmark's sizes (all 2-D
+/// parameters use 64×64 chunks with k = 64), to see where the time of the whole goes.
+fn stages(device: Device, deltas: &[&Tensor], efs: &mut [Tensor], iters: usize) {
+    let numel: i64 = efs.iter().map(|e| e.numel() as i64).sum();
+    let rows = numel / 4096;
+    let t = time(device, iters, || {
+        for (e, d) in efs.iter_mut().zip(deltas) {
+            let _ = e.f_mul_scalar_(0.95).unwrap();
+            let _ = e.f_add_(d).unwrap();
+        }
+    });
+    report("stage: error feedback (mul_, add_ per parameter)", t, numel as usize);
+    let magnitude = Tensor::empty([rows, 4096], (Kind::Float, device));
+    let t = time(device, iters, || {
+        let mut at = 0;
+        for e in efs.iter() {
+            let n = (e.numel() as i64).min(rows * 4096 - at);
+            let _ = e.view([-1]).narrow(0, 0, n).abs_out(&magnitude.view([-1]).narrow(0, at, n));
+            at += n;
+        }
+    });
+    report("stage: |e| into the chunk buffer", t, numel as usize);
+    let t = time(device, iters, || {
+        let _ = std::hint::black_box(magnitude.topk(64, -1, true, false));
+    });
+    report("stage: top-64 of 4096 per row", t, numel as usize);
+    let local = magnitude.topk(64, -1, true, false).1;
+    let t = time(device, iters, || {
+        let _ = std::hint::black_box(local.sort(-1, false));
+    });
+    report("stage: sort of the kept indices", t, numel as usize);
+    // Quantization statistics: 4 bins per parameter, summed over every kept value.
+    let kept = rows * 64;
+    let members = efs.len() as i64;
+    let bin = Tensor::randint(members * 4, [kept], (Kind::Int64, device));
+    let centred = Tensor::randn([kept], (Kind::Double, device));
+    let t = time(device, iters, || {
+        let s = Tensor::zeros([members * 4], (Kind::Double, device)).index_add(0, &bin, &centred);
+        let _ = std::hint::black_box(s);
+    });
+    report("stage: index_add of every kept value into 4 bins per parameter (f64)", t, numel as usize);
+    let per_param = kept / members;
+    let offsets = Tensor::randint(2048, [per_param], (Kind::Int64, device));
+    let t = time(device, iters, || {
+        let taken: Vec<Tensor> = efs.iter().map(|e| e.view([-1]).take(&offsets)).collect();
+        let _ = std::hint::black_box(Tensor::cat(&taken, 0));
+    });
+    report("stage: take of the kept values, per parameter", t, numel as usize);
+    let minus = Tensor::randn([per_param], (Kind::Float, device));
+    let t = time(device, iters, || {
+        for e in efs.iter() {
+            let _ = e.view([-1]).put_(&offsets, &minus, true);
+        }
+    });
+    report("stage: put_ of the EF correction, per parameter", t, numel as usize);
+    // Aggregation: 20 peers' kept offsets (int64) scattered into the dense buffer.
+    let peers = 20;
+    let at = Tensor::randint(numel, [peers * rows * 64], (Kind::Int64, device));
+    let values = Tensor::randn([peers * rows * 64], (Kind::Float, device));
+    let t = time(device, iters, || {
+        let sum = Tensor::zeros([numel], (Kind::Float, device)).index_add(0, &at, &values);
+        let _ = std::hint::black_box(sum);
+    });
+    report("stage: index_add of 20 peers' values (int64 offsets)", t, numel as usize);
+    let at32 = at.to_kind(Kind::Int);
+    let t = time(device, iters, || {
+        let sum = Tensor::zeros([numel], (Kind::Float, device)).index_add(0, &at32, &values);
+        let _ = std::hint::black_box(sum);
+    });
+    report("stage: index_add of 20 peers' values (int32 offsets)", t, numel as usize);
+    let pairs = Tensor::stack(&[&values, &Tensor::ones_like(&values)], 1);
+    let t = time(device, iters, || {
+        let sum = Tensor::zeros([numel, 2], (Kind::Float, device)).index_add(0, &at32, &pairs);
+        let _ = std::hint::black_box(sum);
+    });
+    report("stage: index_add of (value, 1) pairs (int32 offsets)", t, numel as usize);
+    let local16 = Tensor::randint(4096, [peers, rows, 64], (Kind::Int64, device));
+    let t = time(device, iters, || {
+        let cols = Tensor::full([rows], 2048, (Kind::Int64, device));
+        let origin = Tensor::zeros([rows], (Kind::Int64, device));
+        let o = local16
+            .f_floor_divide_scalar(64)
+            .and_then(|t| t.f_mul(&cols.unsqueeze(1)))
+            .and_then(|t| t.f_add(&local16.remainder(64)))
+            .and_then(|t| t.f_add(&origin.unsqueeze(-1)))
+            .unwrap();
+        let _ = std::hint::black_box(o);
+    });
+    report("stage: offsets of 20 peers' indices (int64)", t, numel as usize);
+}
+
 fn main() {
     // See neuron/src/cuda.rs: libtorch_cuda.so must be loaded by hand for CUDA to be visible.
     // SAFETY: dlopen with a valid NUL-terminated name has no preconditions.
@@ -87,6 +178,10 @@ fn main() {
     let plan = DevicePlan::new(m.geometry(), device).unwrap();
 
     let _no_grad = tch::no_grad_guard();
+    if std::env::args().any(|a| a == "--stages") {
+        stages(device, &delta_refs, &mut efs, iters);
+        return;
+    }
     let encode_ms = time(device, iters, || {
         std::hint::black_box(plan.compress(&delta_refs, &mut efs, 0.95).unwrap());
     });

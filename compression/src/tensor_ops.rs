@@ -36,10 +36,14 @@ struct Group {
     row_member: Tensor,
     /// Per chunk row: offset of the chunk's first element within its parameter, int64.
     row_origin: Tensor,
-    /// Per chunk row: offset of the chunk's first element within the group's dense output, int64.
+    /// Per chunk row: offset of the chunk's first element within the group's dense output, in
+    /// `offset_kind`.
     row_out: Tensor,
-    /// Per chunk row: the parameter's row length (columns), int64.
+    /// Per chunk row: the parameter's row length (columns), in `offset_kind`.
     row_cols: Tensor,
+    /// int32 when every offset into the group's dense output fits (halving the traffic of the
+    /// aggregation's index arithmetic), else int64.
+    offset_kind: Kind,
     /// Kept values per member, f64.
     kept: Tensor,
 }
@@ -81,7 +85,8 @@ pub struct DeviceBatch {
 
 #[derive(Debug)]
 struct GroupData {
-    /// `(rows, k)` int64 local indices, increasing within each row (chunk).
+    /// `(rows, k)` int16 local indices (a chunk has at most 4096 elements), increasing within each
+    /// row (chunk).
     local: Tensor,
     /// `(rows, k)` uint8 codes.
     codes: Tensor,
@@ -92,8 +97,8 @@ struct GroupData {
     lookup: Tensor,
 }
 
-fn i64_tensor(v: &[i64], device: Device) -> Result<Tensor, TchError> {
-    Tensor::f_from_slice(v)?.f_to_device(device)
+fn index_tensor(v: &[i64], kind: Kind, device: Device) -> Result<Tensor, TchError> {
+    Tensor::f_from_slice(v)?.f_to_kind(kind)?.f_to_device(device)
 }
 
 impl DevicePlan {
@@ -130,6 +135,7 @@ impl DevicePlan {
                 rows += g.num_chunks();
                 elems += g.numel();
             }
+            let offset_kind = if elems <= i32::MAX as usize { Kind::Int } else { Kind::Int64 };
             groups.push(Group {
                 h,
                 w,
@@ -138,10 +144,11 @@ impl DevicePlan {
                 elem_start,
                 rows,
                 elems,
-                row_member: i64_tensor(&row_member, device)?,
-                row_origin: i64_tensor(&row_origin, device)?,
-                row_out: i64_tensor(&row_out, device)?,
-                row_cols: i64_tensor(&row_cols, device)?,
+                row_member: index_tensor(&row_member, Kind::Int64, device)?,
+                row_origin: index_tensor(&row_origin, Kind::Int64, device)?,
+                row_out: index_tensor(&row_out, offset_kind, device)?,
+                row_cols: index_tensor(&row_cols, offset_kind, device)?,
+                offset_kind,
                 kept: Tensor::f_from_slice(&kept)?.f_to_device(device)?,
                 members,
             });
@@ -192,6 +199,7 @@ impl DevicePlan {
             }
             magnitude.f_topk(k, -1, true, false)?.1.f_sort(-1, false)?.0
         };
+        // take/put_ index with int64 (the int64 `local` promotes the arithmetic).
         let at = g.offsets(&local, &g.row_origin)?;
         let values = Tensor::f_cat(
             &g.members
@@ -240,7 +248,7 @@ impl DevicePlan {
             let _ = flat.f_put_(&self.member_rows(g, m, &at)?, &self.member_rows(g, m, &minus)?, true)?;
         }
         Ok(GroupData {
-            local,
+            local: local.f_to_kind(Kind::Int16)?,
             codes: q.f_to_kind(Kind::Uint8)?,
             shift,
             scale,
@@ -271,7 +279,7 @@ impl DevicePlan {
             }
             let shape = [g.rows as i64, g.k as i64];
             groups.push(GroupData {
-                local: Tensor::f_from_slice(&local)?.f_to_device(self.device)?.f_to_kind(Kind::Int64)?.f_view(shape)?,
+                local: Tensor::f_from_slice(&local)?.f_to_device(self.device)?.f_view(shape)?,
                 codes: Tensor::f_from_slice(&codes)?.f_to_device(self.device)?.f_view(shape)?,
                 shift: Tensor::f_from_slice(&shift)?.f_to_device(self.device)?,
                 scale: Tensor::f_from_slice(&scale)?.f_to_device(self.device)?,
@@ -286,7 +294,7 @@ impl DevicePlan {
         let mut out: Vec<Option<SparseParam>> = (0..self.geometry.len()).map(|_| None).collect();
         for (g, data) in self.groups.iter().zip(&batch.groups) {
             let cpu = |t: &Tensor| t.f_to_device(Device::Cpu)?.f_contiguous()?.f_flatten(0, -1);
-            let local: Vec<i16> = Vec::try_from(cpu(&data.local.f_to_kind(Kind::Int16)?)?)?;
+            let local: Vec<i16> = Vec::try_from(cpu(&data.local)?)?;
             let codes: Vec<u8> = Vec::try_from(cpu(&data.codes)?)?;
             let shift: Vec<f32> = Vec::try_from(cpu(&data.shift)?)?;
             let scale: Vec<f32> = Vec::try_from(cpu(&data.scale)?)?;
@@ -330,7 +338,7 @@ impl DevicePlan {
             let stack = |f: &dyn Fn(&GroupData) -> &Tensor| {
                 Tensor::f_stack(&peers.iter().map(|b| f(&b.groups[gi])).collect::<Vec<_>>(), 0)
             };
-            let local = stack(&|d| &d.local)?;
+            let local = stack(&|d| &d.local)?.f_to_kind(g.offset_kind)?;
             let at = g.offsets(&local, &g.row_out.f_unsqueeze(0)?.f_expand([r, g.rows as i64], false)?)?;
             let at = at.f_flatten(0, -1)?;
             let values = self.dequantize(g, &stack(&|d| &d.codes)?, &stack(&|d| &d.lookup)?, &stack(&|d| &d.shift)?)?;
@@ -346,18 +354,16 @@ impl DevicePlan {
                     let median = norms.f_sort(0, false)?.0.f_select(0, (r - 1) / 2)?;
                     let clip =
                         median.f_unsqueeze(0)?.f_div(&norms.f_add_scalar(CLIP_EPSILON as f64)?)?.f_clamp_max(1.0)?;
-                    let clipped = values.f_mul(&clip.f_index_select(1, &g.row_member)?.f_unsqueeze(2)?)?;
-                    let sum = Tensor::f_zeros([g.elems as i64], (Kind::Float, self.device))?.f_index_add(
-                        0,
-                        &at,
-                        &clipped.f_flatten(0, -1)?,
+                    // Sum and count of the values at each offset in one scatter of (value, 1)
+                    // pairs: the scatter's atomics, not bandwidth, bound this step.
+                    let pairs = Tensor::f_empty([at.numel() as i64, 2], (Kind::Float, self.device))?;
+                    let _ = pairs.f_select(1, 0)?.f_copy_(
+                        &values.f_mul(&clip.f_index_select(1, &g.row_member)?.f_unsqueeze(2)?)?.f_flatten(0, -1)?,
                     )?;
-                    let count = Tensor::f_zeros([g.elems as i64], (Kind::Float, self.device))?.f_index_add(
-                        0,
-                        &at,
-                        &Tensor::f_ones([at.numel() as i64], (Kind::Float, self.device))?,
-                    )?;
-                    sum.f_div(&count.f_clamp_min(1.0)?)?
+                    let _ = pairs.f_select(1, 1)?.f_fill_(1.0)?;
+                    let acc = Tensor::f_zeros([g.elems as i64, 2], (Kind::Float, self.device))?
+                        .f_index_add(0, &at, &pairs)?;
+                    acc.f_select(1, 0)?.f_div(&acc.f_select(1, 1)?.f_clamp_min(1.0)?)?
                 }
                 Aggregation::Mean => Tensor::f_zeros([g.elems as i64], (Kind::Double, self.device))?
                     .f_index_add(0, &at, &values.f_flatten(0, -1)?.f_to_kind(Kind::Double)?)?
