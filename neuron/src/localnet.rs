@@ -10,8 +10,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use neuron::adversary::Adversary;
-use neuron::subnet::report::{AuditSummary, Summary, UidSummary, WindowSummary};
-use neuron::subnet::{Localnet, LocalnetOptions};
+use neuron::subnet::report::{AuditSummary, Summary, UidSummary, ValidatorRun, WindowSummary};
+use neuron::subnet::{Localnet, LocalnetOptions, NodeInfo};
 use neuron::validator::WindowStatus;
 
 #[derive(Debug, Args)]
@@ -251,6 +251,7 @@ async fn summarize(
         role: role_of(net, n.uid),
         weight: last_weights.get(&n.uid).copied().unwrap_or(0.0),
         incentive: incentive.get(&n.uid).copied().unwrap_or(0.0),
+        dividends: n.dividends as f64 / u16::MAX as f64,
     };
     let uids = metagraph.neurons.iter().filter(|n| n.uid != net.owner_uid).map(uid_summary).collect();
     let owner = metagraph.neurons.iter().find(|n| n.uid == net.owner_uid).map(uid_summary);
@@ -292,7 +293,24 @@ async fn summarize(
         &net.options.out.join("audit.json"),
         &serde_json::to_vec_pretty(&verdicts_by_window)?,
     )?;
-    Ok(Summary { windows, uids, owner, audit, stopped_early })
+    let validators = net.nodes.iter().filter(|n| n.role == "validator").map(validator_run).collect::<Result<_>>()?;
+    Ok(Summary { windows, uids, owner, audit, validators, stopped_early })
+}
+
+/// A validator's record from its `status.jsonl` (missing: it processed no window).
+fn validator_run(node: &NodeInfo) -> Result<ValidatorRun> {
+    let mut run = ValidatorRun { uid: node.uid, ..ValidatorRun::default() };
+    let Ok(file) = std::fs::File::open(node.state_dir.join("status.jsonl")) else { return Ok(run) };
+    for line in BufReader::new(file).lines() {
+        let Ok(status) = serde_json::from_str::<WindowStatus>(&line?) else { continue };
+        run.windows += 1;
+        run.weights_set += u64::from(status.weights_block.is_some());
+        run.led += u64::from(status.leader);
+        run.last_window = Some(status.window);
+        run.global_step = status.global_step;
+        run.loss = status.loss;
+    }
+    Ok(run)
 }
 
 fn print_summary(s: &Summary) {
@@ -305,6 +323,12 @@ fn print_summary(s: &Summary) {
     let last = s.windows.iter().rev().find_map(|w| w.loss);
     if let (Some(a), Some(b)) = (first, last) {
         println!("validator loss {a:.4} -> {b:.4} over {} windows", s.windows.len());
+    }
+    for v in &s.validators {
+        println!(
+            "validator uid {}: {} windows, weights set in {}, led {}, {} outer steps",
+            v.uid, v.windows, v.weights_set, v.led, v.global_step
+        );
     }
     println!("audit: {} payloads verified, {} failed", s.audit.ok, s.audit.failed);
 }

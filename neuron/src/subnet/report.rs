@@ -34,6 +34,25 @@ pub struct UidSummary {
     pub weight: f64,
     /// On chain (0..1).
     pub incentive: f64,
+    /// On chain (0..1): a validator's share for weights that agree with the consensus.
+    #[serde(default)]
+    pub dividends: f64,
+}
+
+/// What one validator did over the run, from its own `status.jsonl`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ValidatorRun {
+    pub uid: u16,
+    /// Windows it processed.
+    pub windows: u64,
+    /// Windows whose weights reached the chain.
+    pub weights_set: u64,
+    /// Windows it led (published the aggregate and checkpoints).
+    pub led: u64,
+    /// Its last processed window, and the outer step and loss after it.
+    pub last_window: Option<u64>,
+    pub global_step: u64,
+    pub loss: Option<f64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -51,6 +70,9 @@ pub struct Summary {
     /// The subnet owner's uid, which the validators' weight vector burns to.
     pub owner: Option<UidSummary>,
     pub audit: AuditSummary,
+    /// Every validator's own record (`windows` above is the first validator's view).
+    #[serde(default)]
+    pub validators: Vec<ValidatorRun>,
     /// Why the run ended before its last window, if it did.
     pub stopped_early: Option<String>,
 }
@@ -134,16 +156,31 @@ pub fn html(summary: &Summary) -> String {
     if let Some(why) = &summary.stopped_early {
         let _ = write!(out, "<p><strong>The run stopped early:</strong> {}</p>", escape(why));
     }
-    out.push_str("<h2>Uids at the end</h2><table><tr><th>uid</th><th>role</th><th>weight</th><th>incentive</th><th>hotkey</th></tr>");
+    out.push_str("<h2>Uids at the end</h2><table><tr><th>uid</th><th>role</th><th>weight</th><th>incentive</th><th>dividends</th><th>hotkey</th></tr>");
     for u in summary.owner.iter().chain(&summary.uids) {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{}</td></tr>",
             u.uid,
             escape(&u.role),
             u.weight,
             u.incentive,
+            u.dividends,
             escape(&u.hotkey)
+        );
+    }
+    out.push_str("</table><h2>Validators</h2><table><tr><th>uid</th><th>windows</th><th>weights set</th><th>led</th><th>last window</th><th>outer steps</th><th>loss</th></tr>");
+    for v in &summary.validators {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            v.uid,
+            v.windows,
+            v.weights_set,
+            v.led,
+            v.last_window.map_or("-".into(), |w| w.to_string()),
+            v.global_step,
+            v.loss.map_or("-".into(), |l| format!("{l:.4}"))
         );
     }
     out.push_str(
@@ -189,9 +226,11 @@ mod tests {
                 role: "miner".into(),
                 weight: 0.3,
                 incentive: 0.2,
+                dividends: 0.0,
             }],
             owner: None,
             audit: AuditSummary { ok: 4, failed: 0 },
+            validators: vec![ValidatorRun { uid: 1, windows: 2, weights_set: 2, led: 2, ..Default::default() }],
             stopped_early: None,
         };
         let page = html(&s);
