@@ -28,7 +28,8 @@ rows = {}
 for f in ("rust.jsonl", "torch.jsonl"):
     for line in open(os.path.join(d, f)):
         r = json.loads(line)
-        rows.setdefault(r["bench"], {})[r["impl"]] = r["ms"]
+        if "bench" in r:
+            rows.setdefault(r["bench"], {})[r["impl"]] = r["ms"]
 print(f"\n{'codec benchmark':<40} {'rust ms':>10} {'pytorch ms':>11} {'speed-up':>9}")
 for bench, r in rows.items():
     rust, py = r.get("rust"), r.get("pytorch-eager")

@@ -67,10 +67,121 @@ fn report(name: &str, ms: f64, params: usize) {
     );
 }
 
+/// The CUDA top-k kernel against its definition on 4,096 chunks of 4,096, random magnitudes and
+/// magnitudes with many ties: a stable descending sort, which keeps the lower index among
+/// equals as the kernel does. Prints one JSON line, then the kernel's time.
+fn check_chunk_topk(device: Device) {
+    let reference = |m: &Tensor| m.sort_stable(true, -1, true).1.narrow(-1, 0, 64).sort(-1, false).0;
+    let random = Tensor::rand([4096, 4096], (Kind::Float, device));
+    let ties = Tensor::randint(8, [4096, 4096], (Kind::Float, device));
+    let mut mismatched = Vec::new();
+    for (name, m) in [("random", &random), ("ties", &ties)] {
+        match compression::cuda_kernels::chunk_topk(m, 64).expect("chunk_topk") {
+            Some(got) => {
+                let rows = got.ne_tensor(&reference(m)).any_dim(-1, false).sum(Kind::Int64).int64_value(&[]);
+                mismatched.push(format!("\"{name}\": {rows}"));
+            }
+            None => mismatched.push(format!("\"{name}\": \"kernel unavailable\"")),
+        }
+    }
+    println!("{{\"check\": \"chunk_topk rows differing from the reference\", {}}}", mismatched.join(", "));
+    let t = time(device, 10, || {
+        let _ = std::hint::black_box(compression::cuda_kernels::chunk_topk(&random, 64).unwrap());
+    });
+    report("check: chunk_topk kernel, 4096 chunks of 4096", t, 4096 * 4096);
+}
+
+/// The CUDA error-feedback kernel against ATen's `mul_`, `add_` and chunked `abs` on one
+/// (8192, 2048) parameter cut in 64×64 chunks: the number of elements that differ in `e` and
+/// in the chunk buffer (bit for bit). Prints one JSON line.
+fn check_ef_update(device: Device) {
+    use compression::cuda_kernels::{ef_update, ChunkLayout};
+    let opts = (Kind::Float, device);
+    let (r, c, h, w) = (8192i64, 2048i64, 64i64, 64i64);
+    let e = Tensor::randn([r, c], opts);
+    let d = Tensor::randn([r, c], opts) * 1e-3;
+    let mut expected = e.copy();
+    let _ = expected.f_mul_scalar_(0.95).unwrap();
+    let _ = expected.f_add_(&d).unwrap();
+    let expected_magnitude =
+        expected.view([r / h, h, c / w, w]).permute([0, 2, 1, 3]).abs().reshape([r * c / (h * w), h * w]);
+    let mut got = e.copy();
+    let magnitude = Tensor::empty([r * c / (h * w), h * w], opts);
+    let layout = ChunkLayout { cols: c, h, w, first_chunk: 0 };
+    let line = match ef_update(&mut got, &d, &magnitude, layout, 0.95).expect("ef_update") {
+        true => format!(
+            "\"e\": {}, \"magnitude\": {}",
+            got.ne_tensor(&expected).sum(Kind::Int64).int64_value(&[]),
+            magnitude.ne_tensor(&expected_magnitude).sum(Kind::Int64).int64_value(&[])
+        ),
+        false => "\"e\": \"kernel unavailable\"".into(),
+    };
+    println!("{{\"check\": \"ef_update elements differing from ATen\", {line}}}");
+}
+
+/// The CUDA aggregation kernel against ATen's scatter of (value, 1) pairs on one (8192, 2048)
+/// parameter in 64×64 chunks and 20 peers of 64 random positions per chunk: the largest
+/// difference relative to the largest value (float sums in another order). Prints one JSON line.
+fn check_chunk_mean(device: Device) {
+    let (rows, peers, k, cols) = (4096i64, 20i64, 64i64, 2048i64);
+    let int64 = (Kind::Int64, device);
+    let local = Tensor::randint(4096, [peers, rows, k], int64);
+    let values = Tensor::randn([peers, rows, k], (Kind::Float, device));
+    let chunk = Tensor::arange(rows, int64);
+    let row_out = chunk.floor_divide_scalar(cols / 64) * (64 * cols) + chunk.remainder(cols / 64) * 64;
+    let row_cols = Tensor::full([rows], cols, int64);
+    let at = (local.floor_divide_scalar(64) * cols + local.remainder(64) + row_out.view([1, rows, 1])).flatten(0, -1);
+    let pairs = Tensor::stack(&[values.flatten(0, -1), Tensor::ones([peers * rows * k], (Kind::Float, device))], 1);
+    let acc = Tensor::zeros([rows * 4096, 2], (Kind::Float, device)).index_add(0, &at, &pairs);
+    let expected = acc.select(1, 0) / acc.select(1, 1).clamp_min(1.0);
+    let got = compression::cuda_kernels::chunk_mean(
+        &local.to_kind(Kind::Int16),
+        &values,
+        &row_out,
+        &row_cols,
+        rows * 4096,
+        64,
+        64,
+    )
+    .expect("chunk_mean");
+    let line = match got {
+        Some(dense) => {
+            let diff = (&dense - &expected).abs().max().double_value(&[]);
+            format!("\"max_relative_difference\": {:.2e}", diff / expected.abs().max().double_value(&[]))
+        }
+        None => "\"max_relative_difference\": \"kernel unavailable\"".into(),
+    };
+    println!("{{\"check\": \"chunk_mean against ATen's scatter\", {line}}}");
+}
+
 /// The main kernels of encoding and aggregation timed alone on the benchmark's sizes (all 2-D
 /// parameters use 64×64 chunks with k = 64), to see where the time of the whole goes.
-fn stages(device: Device, deltas: &[&Tensor], efs: &mut [Tensor], iters: usize) {
+fn stages(device: Device, plan: &DevicePlan, deltas: &[&Tensor], efs: &mut [Tensor], iters: usize) {
     let numel: i64 = efs.iter().map(|e| e.numel() as i64).sum();
+    // How long the host takes to issue a whole encode (the device may still be working after).
+    let mut issue: Vec<f64> = (0..iters)
+        .map(|_| {
+            sync(device);
+            let t = Instant::now();
+            let batch = plan.compress(deltas, efs, 0.95).unwrap();
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            sync(device);
+            drop(batch);
+            ms
+        })
+        .collect();
+    issue.sort_by(f64::total_cmp);
+    report("stage: encode, host time to issue every kernel", issue[issue.len() / 2], numel as usize);
+    if let Some(p) = efs.iter().position(|e| e.size() == [8192, 2048]) {
+        use compression::cuda_kernels::{ef_update, ChunkLayout};
+        let magnitude = Tensor::empty([4096, 4096], (Kind::Float, device));
+        let layout = ChunkLayout { cols: 2048, h: 64, w: 64, first_chunk: 0 };
+        let d = deltas[p].shallow_clone();
+        let t = time(device, iters, || {
+            assert!(ef_update(&mut efs[p], &d, &magnitude, layout, 0.95).unwrap());
+        });
+        report("stage: ef_update kernel, one 8192x2048 parameter", t, 8192 * 2048);
+    }
     let rows = numel / 4096;
     let t = time(device, iters, || {
         for (e, d) in efs.iter_mut().zip(deltas) {
@@ -98,6 +209,10 @@ fn stages(device: Device, deltas: &[&Tensor], efs: &mut [Tensor], iters: usize) 
         let _ = std::hint::black_box(local.sort(-1, false));
     });
     report("stage: sort of the kept indices", t, numel as usize);
+    let t = time(device, iters, || {
+        let _ = std::hint::black_box(compression::cuda_kernels::chunk_topk(&magnitude, 64).unwrap());
+    });
+    report("stage: top-64 of 4096 per row and sort, one kernel (cuda_kernels)", t, numel as usize);
     // Quantization statistics: 4 bins per parameter, summed over every kept value.
     let kept = rows * 64;
     let members = efs.len() as i64;
@@ -178,8 +293,11 @@ fn main() {
     let plan = DevicePlan::new(m.geometry(), device).unwrap();
 
     let _no_grad = tch::no_grad_guard();
+    check_chunk_topk(device);
+    check_ef_update(device);
+    check_chunk_mean(device);
     if std::env::args().any(|a| a == "--stages") {
-        stages(device, &delta_refs, &mut efs, iters);
+        stages(device, &plan, &delta_refs, &mut efs, iters);
         return;
     }
     let encode_ms = time(device, iters, || {

@@ -18,7 +18,8 @@
 //! - [`quant`]: 4-level quantization;
 //! - [`sparse`]: the compressed form of one parameter;
 //! - [`codec`]: compress / decompress / aggregate on `tch` tensors (CPU or CUDA);
-//! - [`native`], [`tensor_ops`]: the CPU kernels and the torch-op implementation behind it;
+//! - [`native`], [`tensor_ops`], [`cuda_kernels`]: the CPU kernels, the torch-op implementation
+//!   behind it, and the CUDA kernels that implementation uses on GPUs;
 //! - [`aggregate`]: median clipping rules;
 //! - [`manifest`]: the model's parameters and fingerprint;
 //! - [`wire`], [`signature`]: bytes on the wire and their authentication;
@@ -28,6 +29,8 @@ pub mod aggregate;
 pub mod bundle;
 #[cfg(feature = "torch")]
 pub mod codec;
+#[cfg(feature = "torch")]
+pub mod cuda_kernels;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod geometry;

@@ -9,6 +9,10 @@
 //! per parameter. The error-feedback buffers stay in the parameters' layout and are corrected only at
 //! the kept offsets (`put_` with accumulation, i.e. exactly `e − deq` there).
 //!
+//! On CUDA three steps run as this crate's own kernels ([`crate::cuda_kernels`]: the error
+//! feedback with the `|e|` copy, the top-k, the aggregation's mean); elsewhere, or when they cannot
+//! load, ATen's operators do the same work.
+//!
 //! The same math as [`crate::native`]; statistics accumulate in f64 as there.
 
 use tch::{Device, Kind, TchError, Tensor};
@@ -97,6 +101,13 @@ struct GroupData {
     lookup: Tensor,
 }
 
+/// `e ← decay·e + d` as two rounded ops, as templar's `mul_(decay).add_(grad)`.
+fn error_feedback(e: &mut Tensor, d: &Tensor, decay: f32) -> Result<(), TchError> {
+    let _ = e.f_mul_scalar_(decay as f64)?;
+    let _ = e.f_add_(&d.f_view_as(e)?)?;
+    Ok(())
+}
+
 fn index_tensor(v: &[i64], kind: Kind, device: Device) -> Result<Tensor, TchError> {
     Tensor::f_from_slice(v)?.f_to_kind(kind)?.f_to_device(device)
 }
@@ -170,34 +181,49 @@ impl DevicePlan {
     /// `efs` must be contiguous f32 tensors on the plan's device with the parameters' shapes; the
     /// caller has checked shapes, kinds and finiteness.
     pub fn compress(&self, deltas: &[&Tensor], efs: &mut [Tensor], decay: f32) -> Result<DeviceBatch, TchError> {
-        // Two rounded ops, as templar's `mul_(decay).add_(grad)`.
-        for (e, d) in efs.iter_mut().zip(deltas) {
-            let _ = e.f_mul_scalar_(decay as f64)?;
-            let _ = e.f_add_(&d.f_view_as(e)?)?;
-        }
         let mut out = Vec::with_capacity(self.groups.len());
         for group in &self.groups {
-            out.push(self.compress_group(group, efs)?);
+            out.push(self.compress_group(group, deltas, efs, decay)?);
         }
         Ok(DeviceBatch { groups: out })
     }
 
-    fn compress_group(&self, g: &Group, efs: &mut [Tensor]) -> Result<GroupData, TchError> {
+    fn compress_group(
+        &self,
+        g: &Group,
+        deltas: &[&Tensor],
+        efs: &mut [Tensor],
+        decay: f32,
+    ) -> Result<GroupData, TchError> {
         let (rows, k, totalk) = (g.rows as i64, g.k as i64, g.totalk() as i64);
         let local = if g.keeps_all() {
+            for &p in &g.members {
+                error_feedback(&mut efs[p], deltas[p], decay)?;
+            }
             Tensor::f_arange(totalk, (Kind::Int64, self.device))?.f_expand([rows, k], false)?.f_contiguous()?
         } else {
-            // |e| of every member's chunks, one chunk per row of a single buffer.
+            // |e| of every member's chunks, one chunk per row of a single buffer (on CUDA written
+            // by the error-feedback kernel itself).
             let magnitude = Tensor::f_empty([rows, totalk], (Kind::Float, self.device))?;
             for (m, &p) in g.members.iter().enumerate() {
                 let geo = &self.geometry[p];
                 let (y, x) = (geo.chunk_rows() as i64, geo.chunk_cols() as i64);
-                let chunked = efs[p].f_view([y, g.h as i64, x, g.w as i64])?.f_permute([0, 2, 1, 3])?;
-                let slot =
-                    magnitude.f_narrow(0, g.row_start[m] as i64, y * x)?.f_view([y, x, g.h as i64, g.w as i64])?;
+                let (h, w) = (g.h as i64, g.w as i64);
+                let layout = crate::cuda_kernels::ChunkLayout { cols: x * w, h, w, first_chunk: g.row_start[m] as i64 };
+                let d = deltas[p].f_view_as(&efs[p])?;
+                if crate::cuda_kernels::ef_update(&mut efs[p], &d, &magnitude, layout, decay)? {
+                    continue;
+                }
+                error_feedback(&mut efs[p], &d, decay)?;
+                let chunked = efs[p].f_view([y, h, x, w])?.f_permute([0, 2, 1, 3])?;
+                let slot = magnitude.f_narrow(0, g.row_start[m] as i64, y * x)?.f_view([y, x, h, w])?;
                 let _ = chunked.f_abs_out(&slot)?;
             }
-            magnitude.f_topk(k, -1, true, false)?.1.f_sort(-1, false)?.0
+            // On CUDA one kernel selects and orders; elsewhere ATen's top-k, then a sort.
+            match crate::cuda_kernels::chunk_topk(&magnitude, k)? {
+                Some(local) => local,
+                None => magnitude.f_topk(k, -1, true, false)?.1.f_sort(-1, false)?.0,
+            }
         };
         // take/put_ index with int64 (the int64 `local` promotes the arithmetic).
         let at = g.offsets(&local, &g.row_origin)?;
@@ -338,9 +364,12 @@ impl DevicePlan {
             let stack = |f: &dyn Fn(&GroupData) -> &Tensor| {
                 Tensor::f_stack(&peers.iter().map(|b| f(&b.groups[gi])).collect::<Vec<_>>(), 0)
             };
-            let local = stack(&|d| &d.local)?.f_to_kind(g.offset_kind)?;
-            let at = g.offsets(&local, &g.row_out.f_unsqueeze(0)?.f_expand([r, g.rows as i64], false)?)?;
-            let at = at.f_flatten(0, -1)?;
+            let local16 = stack(&|d| &d.local)?;
+            let offsets = || -> Result<Tensor, TchError> {
+                let local = local16.f_to_kind(g.offset_kind)?;
+                let at = g.offsets(&local, &g.row_out.f_unsqueeze(0)?.f_expand([r, g.rows as i64], false)?)?;
+                at.f_flatten(0, -1)
+            };
             let values = self.dequantize(g, &stack(&|d| &d.codes)?, &stack(&|d| &d.lookup)?, &stack(&|d| &d.shift)?)?;
             let dense = match mode {
                 Aggregation::MedianClippedMean => {
@@ -354,19 +383,26 @@ impl DevicePlan {
                     let median = norms.f_sort(0, false)?.0.f_select(0, (r - 1) / 2)?;
                     let clip =
                         median.f_unsqueeze(0)?.f_div(&norms.f_add_scalar(CLIP_EPSILON as f64)?)?.f_clamp_max(1.0)?;
-                    // Sum and count of the values at each offset in one scatter of (value, 1)
-                    // pairs: the scatter's atomics, not bandwidth, bound this step.
-                    let pairs = Tensor::f_empty([at.numel() as i64, 2], (Kind::Float, self.device))?;
-                    let _ = pairs.f_select(1, 0)?.f_copy_(
-                        &values.f_mul(&clip.f_index_select(1, &g.row_member)?.f_unsqueeze(2)?)?.f_flatten(0, -1)?,
-                    )?;
-                    let _ = pairs.f_select(1, 1)?.f_fill_(1.0)?;
-                    let acc = Tensor::f_zeros([g.elems as i64, 2], (Kind::Float, self.device))?
-                        .f_index_add(0, &at, &pairs)?;
-                    acc.f_select(1, 0)?.f_div(&acc.f_select(1, 1)?.f_clamp_min(1.0)?)?
+                    let clipped = values.f_mul(&clip.f_index_select(1, &g.row_member)?.f_unsqueeze(2)?)?;
+                    let (row_out, row_cols) = (g.row_out.f_to_kind(Kind::Int64)?, g.row_cols.f_to_kind(Kind::Int64)?);
+                    let (elems, h, w) = (g.elems as i64, g.h as i64, g.w as i64);
+                    match crate::cuda_kernels::chunk_mean(&local16, &clipped, &row_out, &row_cols, elems, h, w)? {
+                        Some(dense) => dense,
+                        None => {
+                            // Sum and count of the values at each offset in one scatter of
+                            // (value, 1) pairs: the scatter's atomics, not bandwidth, bound it.
+                            let at = offsets()?;
+                            let pairs = Tensor::f_empty([at.numel() as i64, 2], (Kind::Float, self.device))?;
+                            pairs.f_select(1, 0)?.f_copy_(&clipped.f_flatten(0, -1)?)?;
+                            let _ = pairs.f_select(1, 1)?.f_fill_(1.0)?;
+                            let acc =
+                                Tensor::f_zeros([elems, 2], (Kind::Float, self.device))?.f_index_add(0, &at, &pairs)?;
+                            acc.f_select(1, 0)?.f_div(&acc.f_select(1, 1)?.f_clamp_min(1.0)?)?
+                        }
+                    }
                 }
                 Aggregation::Mean => Tensor::f_zeros([g.elems as i64], (Kind::Double, self.device))?
-                    .f_index_add(0, &at, &values.f_flatten(0, -1)?.f_to_kind(Kind::Double)?)?
+                    .f_index_add(0, &offsets()?, &values.f_flatten(0, -1)?.f_to_kind(Kind::Double)?)?
                     .f_div_scalar(r as f64)?
                     .f_to_kind(Kind::Float)?,
             };
