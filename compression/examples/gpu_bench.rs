@@ -69,14 +69,19 @@ fn report(name: &str, ms: f64, params: usize) {
 
 /// The CUDA top-k kernel against its definition on 4,096 chunks of 4,096, random magnitudes and
 /// magnitudes with many ties: a stable descending sort, which keeps the lower index among
-/// equals as the kernel does. Prints one JSON line, then the kernel's time.
+/// equals as the kernel does. Launched from a fresh thread. Prints one JSON line, then the
+/// kernel's time.
 fn check_chunk_topk(device: Device) {
     let reference = |m: &Tensor| m.sort_stable(true, -1, true).1.narrow(-1, 0, 64).sort(-1, false).0;
     let random = Tensor::rand([4096, 4096], (Kind::Float, device));
     let ties = Tensor::randint(8, [4096, 4096], (Kind::Float, device));
     let mut mismatched = Vec::new();
     for (name, m) in [("random", &random), ("ties", &ties)] {
-        match compression::cuda_kernels::chunk_topk(m, 64).expect("chunk_topk") {
+        // From a thread that has made no CUDA call yet, as a tokio worker might be.
+        let input = m.shallow_clone();
+        let selected =
+            std::thread::spawn(move || compression::cuda_kernels::chunk_topk(&input, 64)).join().expect("thread");
+        match selected.expect("chunk_topk") {
             Some(got) => {
                 let rows = got.ne_tensor(&reference(m)).any_dim(-1, false).sum(Kind::Int64).int64_value(&[]);
                 mismatched.push(format!("\"{name}\": {rows}"));

@@ -224,6 +224,10 @@ struct Api {
     _cuda: Library,
     _nvrtc: Library,
     error_name: unsafe extern "C" fn(CuResult, *mut *const c_char) -> CuResult,
+    device_get: unsafe extern "C" fn(*mut c_int, c_int) -> CuResult,
+    primary_ctx_retain: unsafe extern "C" fn(*mut *mut c_void, c_int) -> CuResult,
+    ctx_get_current: unsafe extern "C" fn(*mut *mut c_void) -> CuResult,
+    ctx_set_current: unsafe extern "C" fn(*mut c_void) -> CuResult,
     device_attribute: unsafe extern "C" fn(*mut c_int, c_int, c_int) -> CuResult,
     module_load_data: unsafe extern "C" fn(*mut *mut c_void, *const c_void) -> CuResult,
     module_get_function: unsafe extern "C" fn(*mut *mut c_void, *mut c_void, *const c_char) -> CuResult,
@@ -274,6 +278,10 @@ impl Api {
             }
             Ok(Self {
                 error_name: sym!(cuda, b"cuGetErrorName\0"),
+                device_get: sym!(cuda, b"cuDeviceGet\0"),
+                primary_ctx_retain: sym!(cuda, b"cuDevicePrimaryCtxRetain\0"),
+                ctx_get_current: sym!(cuda, b"cuCtxGetCurrent\0"),
+                ctx_set_current: sym!(cuda, b"cuCtxSetCurrent\0"),
                 device_attribute: sym!(cuda, b"cuDeviceGetAttribute\0"),
                 module_load_data: sym!(cuda, b"cuModuleLoadData\0"),
                 module_get_function: sym!(cuda, b"cuModuleGetFunction\0"),
@@ -351,6 +359,8 @@ impl Api {
 /// The compiled kernels in one device's primary context.
 struct Kernels {
     api: &'static Api,
+    /// The device's primary context (the one ATen's runtime calls use).
+    context: *mut c_void,
     chunk_topk: *mut c_void,
     ef_update: *mut c_void,
     chunk_mean: *mut c_void,
@@ -395,6 +405,16 @@ impl Kernels {
                 .map_err(fail)?;
         }
         let ptx = api.compile(major, minor)?;
+        let (mut ordinal, mut context) = (0, std::ptr::null_mut());
+        // SAFETY: driver calls with out-pointers to locals; retaining the primary context is what
+        // the runtime does for ATen (the reference is kept for the process's lifetime).
+        unsafe {
+            api.check((api.device_get)(&mut ordinal, device as c_int), "cuDeviceGet").map_err(fail)?;
+            api.check((api.primary_ctx_retain)(&mut context, ordinal), "cuDevicePrimaryCtxRetain").map_err(fail)?;
+        }
+        let kernels_context = context;
+        // SAFETY: as above.
+        unsafe { make_current(api, kernels_context) }.map_err(fail)?;
         let mut module = std::ptr::null_mut();
         // SAFETY: `ptx` is NUL-terminated PTX from NVRTC; the module stays loaded for the
         // process's lifetime (the kernels are leaked with it).
@@ -410,6 +430,7 @@ impl Kernels {
         };
         Ok(Kernels {
             api,
+            context: kernels_context,
             chunk_topk: function(c"chunk_topk")?,
             ef_update: function(c"ef_update")?,
             chunk_mean: function(c"chunk_mean")?,
@@ -430,6 +451,9 @@ impl Kernels {
         shared_bytes: c_uint,
         args: &mut [*mut c_void],
     ) -> Result<(), TchError> {
+        // The calling thread may never have touched the device through ATen's runtime calls
+        // (a tokio worker, say), and driver launches need the context current.
+        make_current(self.api, self.context)?;
         let result = (self.api.launch)(
             function,
             blocks,
@@ -445,6 +469,19 @@ impl Kernels {
         );
         self.api.check(result, "cuLaunchKernel")
     }
+}
+
+/// Makes `context` current on this thread if it is not.
+///
+/// # Safety
+/// `context` must be a live CUDA context.
+unsafe fn make_current(api: &Api, context: *mut c_void) -> Result<(), TchError> {
+    let mut current = std::ptr::null_mut();
+    api.check((api.ctx_get_current)(&mut current), "cuCtxGetCurrent")?;
+    if current != context {
+        api.check((api.ctx_set_current)(context), "cuCtxSetCurrent")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
