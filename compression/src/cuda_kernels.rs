@@ -43,8 +43,6 @@ pub fn chunk_topk(magnitude: &Tensor, k: i64) -> Result<Option<Tensor>, TchError
         return Ok(None);
     }
     let input = magnitude.f_contiguous()?;
-    // Allocating through ATen also makes the device's primary context current on this thread,
-    // which the driver calls below need.
     let out = Tensor::f_empty([rows, k], (Kind::Int64, magnitude.device()))?;
     let Some(kernels) = Kernels::for_device(device) else { return Ok(None) };
     let (mut input_ptr, mut out_ptr) = (input.data_ptr(), out.data_ptr());
