@@ -2,7 +2,6 @@
 //! alone).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use clap::{Args, Subcommand};
 use neuron::adversary::Adversary;
 use neuron::subnet::report::{AuditSummary, Summary, UidSummary, ValidatorRun, WindowSummary};
 use neuron::subnet::{Localnet, LocalnetOptions, NodeInfo};
-use neuron::validator::WindowStatus;
+use neuron::validator::{read_statuses, WindowStatus};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -157,7 +156,6 @@ async fn watch(
     deadline: tokio::time::Instant,
 ) -> Result<()> {
     let validator = net.nodes.iter().find(|n| n.role == "validator").context("no validator")?.clone();
-    let status_path = validator.state_dir.join("status.jsonl");
     let mut offset = 0usize;
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -170,15 +168,13 @@ async fn watch(
         if tokio::time::Instant::now() > deadline {
             bail!("the validator processed {} of {} windows in the time allowed", seen.len(), net.options.windows);
         }
-        let Ok(file) = std::fs::File::open(&status_path) else { continue };
-        let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
-        for line in lines.iter().skip(offset) {
-            let Ok(status) = serde_json::from_str::<WindowStatus>(line) else { continue };
+        let statuses = read_statuses(&validator.state_dir);
+        for status in statuses.iter().skip(offset) {
             let incentive = incentives(&net.client, net.netuid).await?;
-            print_window(net, &status, &incentive);
-            seen.push((status, incentive));
+            print_window(net, status, &incentive);
+            seen.push((status.clone(), incentive));
         }
-        offset = lines.len();
+        offset = statuses.len();
         if seen.len() as u64 >= net.options.windows {
             return Ok(());
         }
@@ -293,16 +289,14 @@ async fn summarize(
         &net.options.out.join("audit.json"),
         &serde_json::to_vec_pretty(&verdicts_by_window)?,
     )?;
-    let validators = net.nodes.iter().filter(|n| n.role == "validator").map(validator_run).collect::<Result<_>>()?;
+    let validators = net.nodes.iter().filter(|n| n.role == "validator").map(validator_run).collect();
     Ok(Summary { windows, uids, owner, audit, validators, stopped_early })
 }
 
 /// A validator's record from its `status.jsonl` (missing: it processed no window).
-fn validator_run(node: &NodeInfo) -> Result<ValidatorRun> {
+fn validator_run(node: &NodeInfo) -> ValidatorRun {
     let mut run = ValidatorRun { uid: node.uid, ..ValidatorRun::default() };
-    let Ok(file) = std::fs::File::open(node.state_dir.join("status.jsonl")) else { return Ok(run) };
-    for line in BufReader::new(file).lines() {
-        let Ok(status) = serde_json::from_str::<WindowStatus>(&line?) else { continue };
+    for status in read_statuses(&node.state_dir) {
         run.windows += 1;
         run.weights_set += u64::from(status.weights_block.is_some());
         run.led += u64::from(status.leader);
@@ -310,7 +304,7 @@ fn validator_run(node: &NodeInfo) -> Result<ValidatorRun> {
         run.global_step = status.global_step;
         run.loss = status.loss;
     }
-    Ok(run)
+    run
 }
 
 fn print_summary(s: &Summary) {

@@ -9,7 +9,7 @@
 //! scores) is saved after every window; a restart resumes where it stopped.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -56,8 +56,17 @@ pub struct WindowStatus {
 /// The Gauntlet's state, saved inside the node's checkpoint.
 const GAUNTLET_FILE: &str = "gauntlet.json";
 
-fn status_path(node: &Node) -> PathBuf {
-    node.config.model.state_dir.join("status.jsonl")
+/// The `status.jsonl` a validator with state folder `state_dir` appends to.
+pub fn status_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("status.jsonl")
+}
+
+/// The windows a validator has recorded in its `status.jsonl`, oldest first: every line that
+/// parses (a line still being appended does not, and is read next time). Empty while the file
+/// does not exist.
+pub fn read_statuses(state_dir: &Path) -> Vec<WindowStatus> {
+    let Ok(text) = std::fs::read_to_string(status_file(state_dir)) else { return Vec::new() };
+    text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
 }
 
 /// Runs the validator until `stop` resolves.
@@ -486,7 +495,8 @@ fn append_status(node: &Node, status: &WindowStatus) -> Result<()> {
     use std::io::Write;
     let mut line = serde_json::to_vec(status)?;
     line.push(b'\n');
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(status_path(node))?;
+    let mut f =
+        std::fs::OpenOptions::new().create(true).append(true).open(status_file(&node.config.model.state_dir))?;
     f.write_all(&line)?;
     Ok(())
 }

@@ -3,18 +3,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use neuron::adversary::Adversary;
 use neuron::subnet::{Localnet, LocalnetOptions};
-use neuron::validator::WindowStatus;
-
-fn statuses(path: &Path) -> Vec<WindowStatus> {
-    let Ok(f) = std::fs::File::open(path) else { return Vec::new() };
-    BufReader::new(f).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect()
-}
+use neuron::validator::{read_statuses, WindowStatus};
 
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let until = Instant::now() + timeout;
@@ -51,8 +44,8 @@ fn a_validator_killed_mid_run_resumes_with_its_saved_scores() {
     let mut net = rt.block_on(Localnet::create(options)).expect("local network");
     net.launch().unwrap();
     let validator = net.nodes.iter().find(|n| n.role == "validator").unwrap().clone();
-    let status = validator.state_dir.join("status.jsonl");
-    wait_for("three processed windows", Duration::from_secs(600), || statuses(&status).len() >= 3);
+    let statuses = || read_statuses(&validator.state_dir);
+    wait_for("three processed windows", Duration::from_secs(600), || statuses().len() >= 3);
 
     net.kill_and_restart(&validator.name).unwrap();
     // What the killed process left on disk is a complete checkpoint (never a torn one).
@@ -60,18 +53,18 @@ fn a_validator_killed_mid_run_resumes_with_its_saved_scores() {
     let manifest = model::checkpoint::read_manifest(&ckpt).expect("a consistent checkpoint after kill -9");
     let saved = model::checkpoint::read_extra(&ckpt, &manifest, "gauntlet.json").unwrap().expect("scores saved");
     let digest = hex::encode(compression::signature::content_hash(&saved));
-    let before = statuses(&status);
+    let before = statuses();
     let last = before.last().unwrap().clone();
     assert!(manifest.window >= last.window, "checkpoint {} behind status {}", manifest.window, last.window);
 
     wait_for("two windows after the restart", Duration::from_secs(600), || {
-        statuses(&status).iter().filter(|s| s.window > manifest.window).count() >= 2
+        statuses().iter().filter(|s| s.window > manifest.window).count() >= 2
     });
     let log = std::fs::read_to_string(&validator.log).unwrap();
     let restored: Vec<&str> = log.lines().filter(|l| l.contains("scores restored")).collect();
     assert_eq!(restored.len(), 1, "{restored:?}");
     assert!(restored[0].contains(&digest), "restored {:?}, saved {digest}", restored[0]);
-    let after: Vec<WindowStatus> = statuses(&status).into_iter().filter(|s| s.window > manifest.window).collect();
+    let after: Vec<WindowStatus> = statuses().into_iter().filter(|s| s.window > manifest.window).collect();
     // It picked up at the window after the saved one, with the saved outer steps.
     assert_eq!(after[0].window, manifest.window + 1, "{after:?}");
     assert!(after[0].global_step >= manifest.global_step, "{after:?}");
