@@ -14,6 +14,7 @@ pub enum Aggregation {
     /// `min(1, med/(‖v_p‖ + 1e-8))`, `med` the lower median of the peers' norms, then give each
     /// element the mean over the peers that selected it (not the sum over all peers / R).
     #[default]
+    #[serde(rename = "median-mean", alias = "median-clipped-mean")]
     MedianClippedMean,
     /// The paper's plain mean `(1/R)·Σ_p transmitted_p`, without clipping.
     Mean,

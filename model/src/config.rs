@@ -40,6 +40,49 @@ pub enum ConfigError {
 /// Names accepted by [`LlamaConfig::preset`].
 pub const PRESETS: [&str; 5] = ["tiny", "150m", "1b", "8b", "70b"];
 
+/// A named model shape (see [`LlamaConfig::of`]); `tiny`, `150m`, `1b`, `8b` or `70b` in text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Preset {
+    #[serde(rename = "tiny")]
+    Tiny,
+    #[serde(rename = "150m")]
+    M150,
+    #[serde(rename = "1b")]
+    B1,
+    #[serde(rename = "8b")]
+    B8,
+    #[serde(rename = "70b")]
+    B70,
+}
+
+impl Preset {
+    pub const ALL: [Preset; 5] = [Preset::Tiny, Preset::M150, Preset::B1, Preset::B8, Preset::B70];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tiny => "tiny",
+            Self::M150 => "150m",
+            Self::B1 => "1b",
+            Self::B8 => "8b",
+            Self::B70 => "70b",
+        }
+    }
+}
+
+impl std::str::FromStr for Preset {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| ConfigError::UnknownPreset(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// GPT-2's 50,257 tokens padded to a multiple of 64, so the embedding chunks as 64×64 tiles.
 pub const GPT2_VOCAB_PADDED: usize = 50_304;
 /// LLaMA-2's tokenizer (templar's 150M/1.2B/8B runs).
@@ -54,6 +97,12 @@ impl LlamaConfig {
     /// - `70b`: the Covenant-72B shape (dim 8192, 80 layers, 64 heads, 8 KV heads, FFN 28672,
     ///   Gemma-3 vocabulary, tied embeddings: 70.6B unique parameters).
     pub fn preset(name: &str) -> Result<Self, ConfigError> {
+        Ok(Self::of(name.parse()?))
+    }
+
+    /// The shape of `preset`.
+    pub fn of(preset: Preset) -> Self {
+        let name = preset.name();
         let c = |vocab, dim, layers, heads, kv, ffn, theta, tie| Self {
             name: name.to_string(),
             vocab_size: vocab,
@@ -66,16 +115,13 @@ impl LlamaConfig {
             norm_eps: 1e-5,
             tie_embeddings: tie,
         };
-        let config = match name {
-            "tiny" => c(GPT2_VOCAB_PADDED, 128, 2, 4, 2, 384, 10_000.0, true),
-            "150m" => c(LLAMA2_VOCAB, 1024, 12, 16, 16, 2688, 10_000.0, false),
-            "1b" => c(LLAMA2_VOCAB, 2048, 16, 8, 8, 8192, 10_000.0, false),
-            "8b" => c(LLAMA2_VOCAB, 4096, 32, 32, 8, 14336, 500_000.0, false),
-            "70b" => c(GEMMA3_VOCAB, 8192, 80, 64, 8, 28672, 500_000.0, true),
-            other => return Err(ConfigError::UnknownPreset(other.to_string())),
-        };
-        config.validate()?;
-        Ok(config)
+        match preset {
+            Preset::Tiny => c(GPT2_VOCAB_PADDED, 128, 2, 4, 2, 384, 10_000.0, true),
+            Preset::M150 => c(LLAMA2_VOCAB, 1024, 12, 16, 16, 2688, 10_000.0, false),
+            Preset::B1 => c(LLAMA2_VOCAB, 2048, 16, 8, 8, 8192, 10_000.0, false),
+            Preset::B8 => c(LLAMA2_VOCAB, 4096, 32, 32, 8, 14336, 500_000.0, false),
+            Preset::B70 => c(GEMMA3_VOCAB, 8192, 80, 64, 8, 28672, 500_000.0, true),
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -176,6 +222,10 @@ mod tests {
 
     #[test]
     fn preset_sizes() {
+        for p in Preset::ALL {
+            LlamaConfig::of(p).validate().unwrap();
+            assert_eq!(p.name().parse::<Preset>().unwrap(), p);
+        }
         let tiny = LlamaConfig::preset("tiny").unwrap();
         assert!((6_000_000..8_000_000).contains(&tiny.num_params()), "{}", tiny.num_params());
         let b1 = LlamaConfig::preset("1b").unwrap();

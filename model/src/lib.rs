@@ -18,7 +18,7 @@ pub mod optim;
 pub mod params;
 pub mod train;
 
-pub use config::LlamaConfig;
+pub use config::{LlamaConfig, Preset};
 pub use llama::Llama;
 pub use train::{PendingStats, StepStats, TrainConfig, Trainer};
 

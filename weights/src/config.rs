@@ -62,9 +62,6 @@ pub struct GauntletConfig {
     pub param_change_alpha: f32,
     /// Smallest divisor of a steps-behind ratio (templar `min_step_size` = 1e-9).
     pub sync_min_step_size: f32,
-    /// Divisor used for a parameter with no `|Δθ|` history yet: the outer learning rate
-    /// (`outer_learning_rate` = 0.4).
-    pub outer_learning_rate: f32,
 
     // ── Penalties ──
     /// Multiplier for an evaluated uid whose gradient is missing or late
@@ -173,7 +170,6 @@ impl Default for GauntletConfig {
             sync_score_slash_rate: 0.75,
             param_change_alpha: 0.2,
             sync_min_step_size: 1e-9,
-            outer_learning_rate: 0.4,
             missing_gradient_slash_rate: 0.75,
             score_zero_threshold: 1e-4,
             gather_peers_slash_threshold: 0.4,
@@ -274,7 +270,6 @@ impl GauntletConfig {
         unit("sync_score_slash_rate", self.sync_score_slash_rate)?;
         unit("param_change_alpha", f64::from(self.param_change_alpha))?;
         positive("sync_min_step_size", f64::from(self.sync_min_step_size))?;
-        positive("outer_learning_rate", f64::from(self.outer_learning_rate))?;
         unit("missing_gradient_slash_rate", self.missing_gradient_slash_rate)?;
         check("score_zero_threshold", self.score_zero_threshold, self.score_zero_threshold >= 0.0, "[0, ∞)")?;
         unit("gather_peers_slash_threshold", self.gather_peers_slash_threshold)?;

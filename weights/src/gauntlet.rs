@@ -22,6 +22,7 @@ use crate::state::{GauntletState, Hotkey, PeerState, PenaltyEvent, StateError, W
 use crate::sync::{sync_score, ParamChangeTracker};
 use crate::vector::{to_u16_weights, weight_vector, U16WeightsError, WeightShape};
 use crate::{selection, ConfigError, GauntletConfig, Uid};
+use protocol::ProtocolConfig;
 
 /// What the gather of this window did (templar `gather_with_reserve`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -211,25 +212,35 @@ pub enum GauntletError {
     BadBaseline { uid: Uid, own: f64, random: f64 },
     #[error(transparent)]
     Weights(#[from] U16WeightsError),
+    #[error(transparent)]
+    Protocol(#[from] protocol::ProtocolConfigError),
 }
 
 /// The Gauntlet: configuration, rating model and state.
 #[derive(Clone, Debug)]
 pub struct Gauntlet {
     pub(crate) config: GauntletConfig,
+    /// The protocol's outer learning rate α: the divisor of a steps-behind ratio for a parameter
+    /// with no `|Δθ|` history yet (templar's `outer_learning_rate`).
+    pub(crate) outer_learning_rate: f32,
     pub(crate) model: PlackettLuce,
     pub(crate) state: GauntletState,
 }
 
 impl Gauntlet {
-    /// A fresh Gauntlet.
-    pub fn new(config: GauntletConfig) -> Result<Self, GauntletError> {
-        Self::from_state(config, GauntletState::default())
+    /// A fresh Gauntlet for a subnet running `protocol`.
+    pub fn new(config: GauntletConfig, protocol: &ProtocolConfig) -> Result<Self, GauntletError> {
+        Self::from_state(config, protocol, GauntletState::default())
     }
 
     /// Resumes from a saved state (checked, and brought within `config`'s limits).
-    pub fn from_state(config: GauntletConfig, mut state: GauntletState) -> Result<Self, GauntletError> {
+    pub fn from_state(
+        config: GauntletConfig,
+        protocol: &ProtocolConfig,
+        mut state: GauntletState,
+    ) -> Result<Self, GauntletError> {
         config.validate()?;
+        protocol.validate()?;
         state.validate_and_normalize(&config)?;
         let model = PlackettLuce {
             mu: config.openskill_mu,
@@ -238,7 +249,7 @@ impl Gauntlet {
             kappa: config.openskill_kappa,
             tau: config.openskill_tau,
         };
-        Ok(Self { config, model, state })
+        Ok(Self { config, outer_learning_rate: protocol.outer_learning_rate as f32, model, state })
     }
 
     pub fn config(&self) -> &GauntletConfig {
@@ -298,7 +309,7 @@ impl Gauntlet {
                 avg_change: self.state.param_change.avg_change(name),
             })
             .collect();
-        crate::sync::steps_behind(&cmp, self.config.outer_learning_rate, self.config.sync_min_step_size).ok()
+        crate::sync::steps_behind(&cmp, self.outer_learning_rate, self.config.sync_min_step_size).ok()
     }
 
     /// The sync score of a steps-behind value under this configuration.

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::GauntletState;
 use crate::{Gauntlet, GauntletConfig, GauntletError};
+use protocol::ProtocolConfig;
 
 /// Value of the `format` field.
 pub const FORMAT: &str = "covenant-rs/gauntlet-state";
@@ -111,18 +112,19 @@ pub fn save(path: &Path, gauntlet: &Gauntlet) -> Result<(), PersistError> {
 
 /// Loads a Gauntlet from `path` with `config`; the state is checked and brought within the
 /// configuration's limits.
-pub fn load(path: &Path, config: GauntletConfig) -> Result<Gauntlet, PersistError> {
+pub fn load(path: &Path, config: GauntletConfig, protocol: &ProtocolConfig) -> Result<Gauntlet, PersistError> {
     let state = load_state(path)?;
-    Gauntlet::from_state(config, state).map_err(|source| PersistError::Invalid { path: path.to_path_buf(), source })
+    Gauntlet::from_state(config, protocol, state)
+        .map_err(|source| PersistError::Invalid { path: path.to_path_buf(), source })
 }
 
 /// Loads `path` if it exists, else starts a fresh Gauntlet. A file that exists but cannot be used
 /// is an error, never silently replaced.
-pub fn load_or_new(path: &Path, config: GauntletConfig) -> Result<Gauntlet, PersistError> {
+pub fn load_or_new(path: &Path, config: GauntletConfig, protocol: &ProtocolConfig) -> Result<Gauntlet, PersistError> {
     match fs::metadata(path) {
-        Ok(_) => load(path, config),
+        Ok(_) => load(path, config, protocol),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            Gauntlet::new(config).map_err(|source| PersistError::Invalid { path: path.to_path_buf(), source })
+            Gauntlet::new(config, protocol).map_err(|source| PersistError::Invalid { path: path.to_path_buf(), source })
         }
         Err(e) => Err(PersistError::Io { op: "stat", path: path.to_path_buf(), source: e }),
     }

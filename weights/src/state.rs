@@ -1,9 +1,8 @@
 //! Everything the Gauntlet remembers between windows, serializable as a whole (see [`crate::persist`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::copycat::OverlapLevel;
 use crate::exact::ExactF64;
@@ -11,30 +10,8 @@ use crate::openskill::Rating;
 use crate::sync::ParamChangeTracker;
 use crate::{GauntletConfig, Uid};
 
-/// A hotkey (sr25519 public key, the chain's account id); hex in JSON.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Hotkey(pub [u8; 32]);
-
-impl fmt::Debug for Hotkey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Hotkey(0x{})", hex::encode(self.0))
-    }
-}
-
-impl Serialize for Hotkey {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for Hotkey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(s.trim_start_matches("0x"), &mut out).map_err(serde::de::Error::custom)?;
-        Ok(Hotkey(out))
-    }
-}
+/// A hotkey: the protocol's (hex in JSON).
+pub use protocol::Hotkey;
 
 /// Per-uid scores and the counters of the penalty rules (templar's per-uid tensors and dicts,
 /// `validator.py:457-562`). A uid that was never seen, or was reset, has the default state.

@@ -1,6 +1,7 @@
 //! One test (or a few) per Gauntlet rule, through the public API. Preconditions (a positive final
 //! score, a history of evaluations) are set by building a `GauntletState` directly.
 
+use protocol::ProtocolConfig;
 use std::collections::{BTreeMap, VecDeque};
 
 use weights::copycat::{detect, CommitPosition, ParamIndices, PeerUpdate};
@@ -36,7 +37,7 @@ fn scored(final_score: f64, bma: f64) -> PeerState {
 
 fn gauntlet_with(peers: Vec<(Uid, PeerState)>, config: GauntletConfig) -> Gauntlet {
     let state = GauntletState { peers: peers.into_iter().collect(), start_window: Some(1), ..GauntletState::default() };
-    Gauntlet::from_state(config, state).unwrap()
+    Gauntlet::from_state(config, &ProtocolConfig::default(), state).unwrap()
 }
 
 fn eval(random_after: f64, own_after: f64, steps_behind: Option<f64>) -> EvalOutcome {
@@ -81,7 +82,7 @@ fn controlled(random: f64, own: f64, random_g: f64, own_g: f64) -> EvalOutcome {
 #[test]
 fn the_controlled_own_data_test_needs_more_than_what_a_generic_update_does() {
     let config = GauntletConfig { own_data_margin: Some(0.01), ..GauntletConfig::default() };
-    let mut g = Gauntlet::new(config).unwrap();
+    let mut g = Gauntlet::new(config, &ProtocolConfig::default()).unwrap();
     g.begin_window(&start(10, &[3, 4, 5, 6, 7])).unwrap();
     // The consensus helps this uid's batches 1.2× as much as random ones (its samples happen to
     // be easy): a generic update that does the same (a freeloader) gets −1, though templar's
@@ -111,12 +112,12 @@ fn the_controlled_own_data_test_needs_more_than_what_a_generic_update_does() {
     assert_eq!((binary_indicator, own_advantage), (1.0, None));
     g.finish_window().unwrap();
     let bad = GauntletConfig { own_data_margin: Some(-0.5), ..GauntletConfig::default() };
-    assert!(Gauntlet::new(bad).is_err());
+    assert!(Gauntlet::new(bad, &ProtocolConfig::default()).is_err());
 }
 
 #[test]
 fn evaluation_sets_gradient_score_indicator_bma_sync_and_final_score() {
-    let mut g = Gauntlet::new(GauntletConfig::default()).unwrap();
+    let mut g = Gauntlet::new(GauntletConfig::default(), &ProtocolConfig::default()).unwrap();
     let s = start(10, &[3, 4]);
     let plan = g.begin_window(&s).unwrap();
     let mut plan_uids = plan.uids.clone();
@@ -168,13 +169,13 @@ fn bma_below_threshold_counts_as_zero_only_after_warmup() {
         }
         assert!(g.peer(4).unwrap().final_score > 0.0, "BMA above the threshold counts");
     }
-    let g = Gauntlet::new(config).unwrap();
+    let g = Gauntlet::new(config, &ProtocolConfig::default()).unwrap();
     assert_eq!(g.effective_bma(-0.3, 100), 0.0);
 }
 
 #[test]
 fn a_lone_score_waits_for_a_second_player() {
-    let mut g = Gauntlet::new(GauntletConfig::default()).unwrap();
+    let mut g = Gauntlet::new(GauntletConfig::default(), &ProtocolConfig::default()).unwrap();
     let s = run_window(&mut g, &start(5, &[3]), |_| eval(2.97, 2.94, Some(0.0)));
     assert!(s.rated.is_empty());
     assert_eq!(g.state().pending_scores, vec![PendingScore { uid: 3, score: (3.0 - 2.97) / 3.0 }]);
@@ -594,7 +595,7 @@ fn reset_peer_forgets_scores_rating_counters_and_histories() {
     state.weights.insert(3, weights::exact::ExactF64(0.2));
     state.evaluated.insert(3);
     state.naughty.insert(3, 5);
-    let mut g = Gauntlet::from_state(GauntletConfig::default(), state).unwrap();
+    let mut g = Gauntlet::from_state(GauntletConfig::default(), &ProtocolConfig::default(), state).unwrap();
     g.reset_peer(3);
     assert!(g.peer(3).is_none());
     assert_eq!(g.final_score(3), 0.0);
@@ -622,8 +623,8 @@ fn a_new_hotkey_at_a_uid_is_a_new_peer() {
 #[test]
 fn evaluation_sample_is_reproducible_and_counters_favour_the_waiting() {
     let active: Vec<Uid> = (0..50).collect();
-    let mut a = Gauntlet::new(GauntletConfig::default()).unwrap();
-    let mut b = Gauntlet::new(GauntletConfig::default()).unwrap();
+    let mut a = Gauntlet::new(GauntletConfig::default(), &ProtocolConfig::default()).unwrap();
+    let mut b = Gauntlet::new(GauntletConfig::default(), &ProtocolConfig::default()).unwrap();
     let pa = a.begin_window(&start(3, &active)).unwrap();
     let pb = b.begin_window(&start(3, &active)).unwrap();
     assert_eq!(pa.uids, pb.uids);
@@ -645,7 +646,7 @@ fn evaluation_sample_is_reproducible_and_counters_favour_the_waiting() {
 
 #[test]
 fn calls_out_of_order_are_typed_errors_and_begin_is_idempotent() {
-    let mut g = Gauntlet::new(GauntletConfig::default()).unwrap();
+    let mut g = Gauntlet::new(GauntletConfig::default(), &ProtocolConfig::default()).unwrap();
     assert_eq!(g.finish_window().unwrap_err(), GauntletError::NoWindowInProgress);
     assert_eq!(g.record_evaluation(3, EvalOutcome::Missing).unwrap_err(), GauntletError::NoWindowInProgress);
     let p1 = g.begin_window(&start(5, &[3, 4])).unwrap();
@@ -672,7 +673,7 @@ fn weights_from_final_scores_with_burn_and_u16_form() {
     let peers: Vec<(Uid, PeerState)> = (10..50).map(|u| (u, scored(f64::from(u), 0.4))).collect();
     let mut state = GauntletState { peers: peers.into_iter().collect(), ..GauntletState::default() };
     state.evaluated = (10..50).collect();
-    let mut g = Gauntlet::from_state(GauntletConfig::default(), state).unwrap();
+    let mut g = Gauntlet::from_state(GauntletConfig::default(), &ProtocolConfig::default(), state).unwrap();
     let s = run_window(&mut g, &start(6, &[]), |_| unreachable!());
     assert!(s.set_weights, "6 % 3 == 0");
     let w: BTreeMap<Uid, f64> = s.weights.iter().copied().collect();

@@ -1,6 +1,7 @@
 //! Saving and reloading the Gauntlet: a reload (between windows or in the middle of one) resumes
 //! with bit-identical scores, and unusable files are typed errors.
 
+use protocol::ProtocolConfig;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use weights::persist::{self, PersistError};
@@ -77,7 +78,7 @@ fn json(g: &Gauntlet) -> String {
 fn a_reload_between_windows_resumes_with_identical_scores() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gauntlet.json");
-    let mut g = Gauntlet::new(GauntletConfig::default()).unwrap();
+    let mut g = Gauntlet::new(GauntletConfig::default(), &ProtocolConfig::default()).unwrap();
     run(&mut g, 1..=12);
     assert!(g.state().peers.values().any(|p| p.final_score > 0.0), "the run produced scores");
     assert!(g.state().peers.values().any(|p| p.rating.is_some()));
@@ -85,7 +86,7 @@ fn a_reload_between_windows_resumes_with_identical_scores() {
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, vec![std::ffi::OsString::from("gauntlet.json")], "no temporary file left behind");
 
-    let mut reloaded = persist::load(&path, GauntletConfig::default()).unwrap();
+    let mut reloaded = persist::load(&path, GauntletConfig::default(), &ProtocolConfig::default()).unwrap();
     assert_eq!(reloaded.state(), g.state());
     assert_eq!(json(&reloaded), json(&g));
     for (uid, p) in &g.state().peers {
@@ -108,7 +109,7 @@ fn a_reload_between_windows_resumes_with_identical_scores() {
 fn a_reload_in_the_middle_of_a_window_resumes_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state");
-    let mut g = Gauntlet::new(GauntletConfig::default()).unwrap();
+    let mut g = Gauntlet::new(GauntletConfig::default(), &ProtocolConfig::default()).unwrap();
     run(&mut g, 1..=5);
     let plan = g.begin_window(&window_start(6)).unwrap();
     assert!(plan.uids.len() > 3);
@@ -116,7 +117,7 @@ fn a_reload_in_the_middle_of_a_window_resumes_it() {
         g.record_evaluation(uid, outcome(6, uid)).unwrap();
     }
     persist::save(&path, &g).unwrap();
-    let mut r = persist::load(&path, GauntletConfig::default()).unwrap();
+    let mut r = persist::load(&path, GauntletConfig::default(), &ProtocolConfig::default()).unwrap();
     // The restarted validator asks for window 6 again: same plan, nothing re-applied.
     assert_eq!(r.begin_window(&window_start(6)).unwrap(), g.begin_window(&window_start(6)).unwrap());
     for gg in [&mut g, &mut r] {
@@ -137,7 +138,7 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf 
 #[test]
 fn unusable_files_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let mut g = Gauntlet::new(GauntletConfig::default()).unwrap();
+    let mut g = Gauntlet::new(GauntletConfig::default(), &ProtocolConfig::default()).unwrap();
     run(&mut g, 1..=3);
     let good = dir.path().join("good.json");
     persist::save(&good, &g).unwrap();
@@ -145,21 +146,27 @@ fn unusable_files_are_typed_errors() {
     let cfg = GauntletConfig::default;
 
     let missing = dir.path().join("none.json");
-    assert!(matches!(persist::load(&missing, cfg()), Err(PersistError::Io { op: "open", .. })));
-    assert!(persist::load_or_new(&missing, cfg()).unwrap().state().peers.is_empty());
+    assert!(matches!(
+        persist::load(&missing, cfg(), &ProtocolConfig::default()),
+        Err(PersistError::Io { op: "open", .. })
+    ));
+    assert!(persist::load_or_new(&missing, cfg(), &ProtocolConfig::default()).unwrap().state().peers.is_empty());
 
     let truncated = write(&dir, "truncated.json", &text[..text.len() / 2]);
-    assert!(matches!(persist::load(&truncated, cfg()), Err(PersistError::Parse { .. })));
+    assert!(matches!(persist::load(&truncated, cfg(), &ProtocolConfig::default()), Err(PersistError::Parse { .. })));
     assert!(
-        matches!(persist::load_or_new(&truncated, cfg()), Err(PersistError::Parse { .. })),
+        matches!(persist::load_or_new(&truncated, cfg(), &ProtocolConfig::default()), Err(PersistError::Parse { .. })),
         "never silently replaced"
     );
 
     let other = write(&dir, "other.json", &text.replacen("\"version\":1", "\"version\":7", 1));
-    assert!(matches!(persist::load(&other, cfg()), Err(PersistError::Format { version: 7, .. })));
+    assert!(matches!(
+        persist::load(&other, cfg(), &ProtocolConfig::default()),
+        Err(PersistError::Format { version: 7, .. })
+    ));
 
     let unknown = write(&dir, "unknown.json", &text.replacen("\"state\":{", "\"state\":{\"surprise\":1,", 1));
-    assert!(matches!(persist::load(&unknown, cfg()), Err(PersistError::Parse { .. })));
+    assert!(matches!(persist::load(&unknown, cfg(), &ProtocolConfig::default()), Err(PersistError::Parse { .. })));
 
     // A BMA outside [−1, 1], a NaN score, a non-positive σ: parsed, then refused.
     let (uid, p) = g.state().peers.iter().find(|(_, p)| p.rating.is_some()).unwrap();
@@ -168,7 +175,7 @@ fn unusable_files_are_typed_errors() {
     let bad_bma = dir.path().join("bma.json");
     persist::save_state(&bad_bma, &bad).unwrap();
     assert!(matches!(
-        persist::load(&bad_bma, cfg()),
+        persist::load(&bad_bma, cfg(), &ProtocolConfig::default()),
         Err(PersistError::Invalid {
             source: GauntletError::State(weights::state::StateError::PeerValue { field: "bma", .. }),
             ..
@@ -178,21 +185,21 @@ fn unusable_files_are_typed_errors() {
     bad.peers.get_mut(uid).unwrap().final_score = f64::NAN;
     let nan = dir.path().join("nan.json");
     persist::save_state(&nan, &bad).unwrap();
-    assert!(matches!(persist::load(&nan, cfg()), Err(PersistError::Invalid { .. })));
+    assert!(matches!(persist::load(&nan, cfg(), &ProtocolConfig::default()), Err(PersistError::Invalid { .. })));
     let mut bad = g.state().clone();
     bad.peers.get_mut(uid).unwrap().rating = Some(weights::Rating { mu: p.rating.unwrap().mu, sigma: 0.0 });
     let sigma = dir.path().join("sigma.json");
     persist::save_state(&sigma, &bad).unwrap();
     assert!(matches!(
-        persist::load(&sigma, cfg()),
+        persist::load(&sigma, cfg(), &ProtocolConfig::default()),
         Err(PersistError::Invalid { source: GauntletError::State(weights::state::StateError::Rating { .. }), .. })
     ));
     let garbage = write(&dir, "garbage.json", "\u{0}\u{1}not json");
-    assert!(matches!(persist::load(&garbage, cfg()), Err(PersistError::Parse { .. })));
+    assert!(matches!(persist::load(&garbage, cfg(), &ProtocolConfig::default()), Err(PersistError::Parse { .. })));
 
     // A configuration with shorter histories loads the state and trims them.
     let small =
         GauntletConfig { eval_history_limit: 8, missing_gradient_history_limit: 2, ..GauntletConfig::default() };
-    let r = persist::load(&good, small).unwrap();
+    let r = persist::load(&good, small, &ProtocolConfig::default()).unwrap();
     assert!(r.state().peers.values().all(|p| p.eval_history.len() <= 8 && p.missing_history.len() <= 2));
 }

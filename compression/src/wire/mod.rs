@@ -50,8 +50,9 @@ pub struct Payload {
     pub params: Vec<SparseParam>,
 }
 
-/// How a payload's indices are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// How a payload's indices are written (`packed12` or `entropy` in configuration).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum IndexCoding {
     /// 12 bits per index, templar's pair packing (14 bits per kept value with the code).
     #[default]
