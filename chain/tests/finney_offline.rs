@@ -5,11 +5,13 @@
 //! the client signs and its signature is checked over an independently assembled payload.
 //! Reads are checked too: values laid out by finney's own types decode into what the client reads.
 
-use chain::client::commitments::{decode_registration, window_field};
+use chain::client::commitments::decode_registration;
 use chain::client::metagraph::RuntimeMetagraph;
 use chain::client::{calls, weights, AdminCall, Axon, Config, Field, WalletSigner};
 use chain::wallet::{Keypair, PublicKey};
 use codec::{Compact, Encode};
+use protocol::commitment::WindowHash;
+use protocol::{Hash32, Window};
 use scale_decode::DecodeAsType;
 use scale_info::{form::PortableForm, PortableRegistry, TypeDef, TypeDefPrimitive};
 use subxt::config::substrate::{SpecVersionForRange, H256};
@@ -143,7 +145,10 @@ fn commitments_with_the_protocol_fields() {
     // PROTOCOL.md §4: bucket credentials (Raw128) and `window ‖ blake2b_256(object)` (Raw40).
     let creds = [b'a'; 128];
     let object_hash = weights::blake2_256(b"object");
-    let fields = [Field::Raw(creds.to_vec()), window_field(1234, &object_hash)];
+    let fields = [
+        Field::Raw(creds.to_vec()),
+        Field::Raw(WindowHash { window: Window(1234), hash: Hash32(object_hash) }.to_bytes().to_vec()),
+    ];
     let got = call_data(&calls::set_commitment(2, &fields).unwrap());
     let want = cat(&[
         &[COMMITMENTS, 0],
@@ -324,7 +329,7 @@ fn commitment_of_decodes_from_finneys_layout() {
     let ty = entry.value_ty();
     // Registration { deposit: u64, block: u32, info: { fields: [Raw128, Raw40] } }, by hand.
     let creds = [b'k'; 128];
-    let window = window_field(7, &[3; 32]);
+    let window = Field::Raw(WindowHash { window: Window(7), hash: Hash32([3; 32]) }.to_bytes().to_vec());
     let bytes = cat(&[&0u64.encode(), &4321u32.encode(), &[8, 129], &creds, &[41], window.raw().unwrap()]);
     let mut input = &bytes[..];
     let value = subxt::ext::scale_value::scale::decode_as_type(&mut input, ty, md.types()).expect("finney's layout");

@@ -1,22 +1,11 @@
-//! A block and window clock driven by finalized heads.
-//!
-//! `window = block / blocks_per_window` (PROTOCOL.md §1). The clock follows the chain's finalized
-//! block stream in a background task and re-subscribes with back-off when the stream breaks.
+//! A block clock driven by finalized heads: it follows the chain's finalized block stream in a
+//! background task and re-subscribes with back-off when the stream breaks. Windows are the
+//! protocol's arithmetic ([`protocol::WindowTiming`]), not the clock's.
 
 use super::Client;
 use std::time::Duration;
 use subxt::ext::futures::StreamExt;
 use tokio::sync::watch;
-
-/// The window a block belongs to.
-pub fn window_of(block: u64, blocks_per_window: u64) -> u64 {
-    block / blocks_per_window.max(1)
-}
-
-/// The first block of a window.
-pub fn window_start(window: u64, blocks_per_window: u64) -> u64 {
-    window.saturating_mul(blocks_per_window.max(1))
-}
 
 const POLL_INTERVAL: Duration = Duration::from_millis(250);
 const POLL_BEFORE_RESUBSCRIBE: Duration = Duration::from_secs(10);
@@ -92,10 +81,6 @@ impl BlockClock {
         *self.rx.borrow()
     }
 
-    pub fn window(&self, blocks_per_window: u64) -> u64 {
-        window_of(self.block(), blocks_per_window)
-    }
-
     /// Waits until the finalized block is at least `block`.
     pub async fn wait_for_block(&mut self, block: u64) -> Result<u64, super::ChainError> {
         let seen = self
@@ -106,28 +91,8 @@ impl BlockClock {
         Ok(*seen)
     }
 
-    /// Waits until the chain is in window `window` or later; returns the block.
-    pub async fn wait_for_window(&mut self, window: u64, blocks_per_window: u64) -> Result<u64, super::ChainError> {
-        self.wait_for_block(window_start(window, blocks_per_window)).await
-    }
-
     /// A receiver that sees every new finalized block number.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.rx.clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn window_math() {
-        assert_eq!(window_of(0, 115), 0);
-        assert_eq!(window_of(114, 115), 0);
-        assert_eq!(window_of(115, 115), 1);
-        assert_eq!(window_start(3, 115), 345);
-        assert_eq!(window_of(5, 0), 5, "a zero window length is treated as 1");
-        assert_eq!(window_start(u64::MAX, 2), u64::MAX);
     }
 }

@@ -188,14 +188,81 @@ pub struct Commitment {
     pub hotkey: PublicKey,
     /// The block in which it was (last) set.
     pub block: u64,
+    /// The index of the extrinsic that set it inside `block` (from the block's `Commitments`
+    /// event, emitted in phase `ApplyExtrinsic(i)`): `(block, extrinsic_index)` orders commitments
+    /// as the chain applied them. [`Commitment::UNKNOWN_EXTRINSIC`] when the block's events could
+    /// not be read (a pruned node keeps no state of old blocks) or name no such extrinsic.
+    pub extrinsic_index: u32,
     pub fields: Vec<Field>,
+}
+
+impl Commitment {
+    /// [`Commitment::extrinsic_index`] when it is not known (sorts after every real index).
+    pub const UNKNOWN_EXTRINSIC: u32 = u32::MAX;
+}
+
+/// The `Commitments` events that mean "`who` set a commitment on `netuid`": `Commitment` (subtensor
+/// and the dev chain), `TimelockCommitment` (timelocked fields), and `CommitmentSet` (a name some
+/// versions of the pallet use).
+pub const SET_EVENTS: &[&str] = &["Commitment", "TimelockCommitment", "CommitmentSet"];
+
+/// One event of the `Commitments` pallet in a block: the extrinsic that emitted it (the event's
+/// phase `ApplyExtrinsic(i)`; `None` for block initialization/finalization), its name, and its
+/// fields as decoded through the metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitmentEvent {
+    pub extrinsic: Option<u32>,
+    pub name: String,
+    pub fields: Composite<()>,
+}
+
+/// `hotkey → index of the extrinsic that set its commitment on netuid` in one block, from that
+/// block's `Commitments` events (see [`SET_EVENTS`]). When a hotkey set it twice in the block,
+/// the later extrinsic wins (it is the one whose value is stored). Events without an extrinsic,
+/// of other subnets, or whose fields do not read as `{ netuid, who }` are skipped.
+pub fn extrinsic_indices(events: &[CommitmentEvent], netuid: u16) -> std::collections::BTreeMap<PublicKey, u32> {
+    let mut out = std::collections::BTreeMap::new();
+    for ev in events {
+        let Some(index) = ev.extrinsic else { continue };
+        if !SET_EVENTS.contains(&ev.name.as_str()) {
+            continue;
+        }
+        let field = |name: &str, i: usize| match &ev.fields {
+            Composite::Named(f) => f.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+            Composite::Unnamed(f) => f.get(i),
+        };
+        let Some(n) = field("netuid", 0).and_then(number) else { continue };
+        if n != u128::from(netuid) {
+            continue;
+        }
+        let Some(who) = field("who", 1).and_then(|w| bytes_of(w).ok()).and_then(|b| <[u8; 32]>::try_from(b).ok())
+        else {
+            continue;
+        };
+        let slot = out.entry(PublicKey(who)).or_insert(index);
+        *slot = (*slot).max(index);
+    }
+    out
+}
+
+/// A number, seeing through single-field wrappers (`NetUid(u16)`).
+fn number<C>(v: &Value<C>) -> Option<u128> {
+    match &v.value {
+        ValueDef::Composite(c) => match c.values().collect::<Vec<_>>().as_slice() {
+            [one] => number(one),
+            _ => None,
+        },
+        _ => v.as_u128(),
+    }
 }
 
 fn ser_ss58<S: serde::Serializer>(k: &PublicKey, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&k.ss58())
 }
 
-/// Decodes a stored `Registration { deposit, block, info: { fields } }` (as a dynamic value).
+/// Decodes a stored `Registration { deposit, block, info: { fields } }` (as a dynamic value). The
+/// extrinsic index is not stored there: it is [`Commitment::UNKNOWN_EXTRINSIC`] until filled in
+/// from the block's events ([`extrinsic_indices`]).
 pub fn decode_registration<C: Clone>(hotkey: PublicKey, v: &Value<C>) -> Result<Commitment, ChainError> {
     let what = format!("the commitment of {hotkey}");
     let bad = |reason: String| ChainError::Decode { what: what.clone(), reason };
@@ -207,7 +274,7 @@ pub fn decode_registration<C: Clone>(hotkey: PublicKey, v: &Value<C>) -> Result<
     let fields = named(info, "fields").ok_or_else(|| bad("no fields".into()))?;
     let list = sequence(fields).ok_or_else(|| bad("fields is not a list".into()))?;
     let fields = list.iter().map(|f| Field::from_value(f).map_err(&bad)).collect::<Result<Vec<_>, _>>()?;
-    Ok(Commitment { hotkey, block, fields })
+    Ok(Commitment { hotkey, block, extrinsic_index: Commitment::UNKNOWN_EXTRINSIC, fields })
 }
 
 fn named<'a, C>(v: &'a Value<C>, name: &str) -> Option<&'a Value<C>> {
@@ -230,25 +297,6 @@ fn sequence<C>(v: &Value<C>) -> Option<Vec<&Value<C>>> {
         }
         _ => None,
     }
-}
-
-/// PROTOCOL.md §4: the per-window field, `window (u64 LE) ‖ blake2b_256(object)` (40 bytes).
-pub fn window_field(window: u64, object_hash: &[u8; 32]) -> Field {
-    let mut b = Vec::with_capacity(40);
-    b.extend_from_slice(&window.to_le_bytes());
-    b.extend_from_slice(object_hash);
-    Field::Raw(b)
-}
-
-/// Reads a per-window field back: `(window, object hash)`.
-pub fn parse_window_field(f: &Field) -> Option<(u64, [u8; 32])> {
-    let b = f.raw()?;
-    if b.len() != 40 {
-        return None;
-    }
-    let window = u64::from_le_bytes(b[..8].try_into().ok()?);
-    let hash: [u8; 32] = b[8..].try_into().ok()?;
-    Some((window, hash))
 }
 
 #[cfg(test)]
@@ -314,10 +362,58 @@ mod tests {
     }
 
     #[test]
-    fn window_field_round_trips() {
-        let f = window_field(77, &[3; 32]);
-        assert_eq!(f.raw().unwrap().len(), 40);
-        assert_eq!(parse_window_field(&f), Some((77, [3; 32])));
-        assert_eq!(parse_window_field(&Field::Raw(vec![0; 39])), None);
+    fn extrinsic_indices_come_from_the_commitment_events_of_the_subnet() {
+        let who = |k: u8| Value::from_bytes([k; 32]);
+        let ev = |extrinsic: Option<u32>, name: &str, fields: Composite<()>| CommitmentEvent {
+            extrinsic,
+            name: name.into(),
+            fields,
+        };
+        let named = |netuid: Value, k: u8| Composite::Named(vec![("netuid".into(), netuid), ("who".into(), who(k))]);
+        let events = [
+            // The dev chain's and subtensor's `Commitment { netuid, who }`.
+            ev(Some(2), "Commitment", named(Value::u128(3), 1)),
+            // A `NetUid(u16)` newtype and an `AccountId32([u8; 32])` wrapper.
+            ev(
+                Some(4),
+                "Commitment",
+                Composite::Named(vec![
+                    ("netuid".into(), Value::unnamed_composite([Value::u128(3)])),
+                    ("who".into(), Value::unnamed_composite([who(2)])),
+                ]),
+            ),
+            // Another subnet, another event, no extrinsic: ignored.
+            ev(Some(5), "Commitment", named(Value::u128(4), 3)),
+            ev(Some(6), "CommitmentRevealed", named(Value::u128(3), 3)),
+            ev(None, "Commitment", named(Value::u128(3), 3)),
+            // Timelocked, with an extra field; unnamed fields by position.
+            ev(
+                Some(7),
+                "TimelockCommitment",
+                Composite::Named(vec![
+                    ("netuid".into(), Value::u128(3)),
+                    ("who".into(), who(4)),
+                    ("reveal_round".into(), Value::u128(99)),
+                ]),
+            ),
+            ev(Some(8), "CommitmentSet", Composite::Unnamed(vec![Value::u128(3), who(5)])),
+            // Garbage is skipped, not an error.
+            ev(Some(9), "Commitment", Composite::Named(vec![("netuid".into(), Value::u128(3))])),
+            ev(Some(9), "Commitment", named(Value::u128(3), 0)),
+            ev(Some(10), "Commitment", Composite::Unnamed(vec![Value::u128(3), Value::from_bytes([1; 31])])),
+            // The same hotkey twice: the later extrinsic set the stored value.
+            ev(Some(11), "Commitment", named(Value::u128(3), 1)),
+        ];
+        let got = extrinsic_indices(&events, 3);
+        let want: Vec<(PublicKey, u32)> = vec![
+            (PublicKey([0; 32]), 9),
+            (PublicKey([1; 32]), 11),
+            (PublicKey([2; 32]), 4),
+            (PublicKey([4; 32]), 7),
+            (PublicKey([5; 32]), 8),
+        ];
+        assert_eq!(got.into_iter().collect::<Vec<_>>(), want);
+        assert!(extrinsic_indices(&events, 9).is_empty());
+        assert!(extrinsic_indices(&[], 3).is_empty());
     }
 }

@@ -9,14 +9,21 @@ pub enum ChainError {
     UnknownNetwork(String),
     #[error("could not connect to {url}: {reason}")]
     Connect { url: String, reason: String },
-    #[error("{context}: {reason}")]
-    Rpc { context: String, reason: String },
+    /// A read or an RPC request failed; `source` is the underlying (subxt, RPC) error.
+    #[error("{context}: {source}")]
+    Rpc {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The call was included but failed; `sentence` explains `error`.
     #[error("{call} failed: {error}: {sentence}")]
     Dispatch { call: String, pallet: String, error: String, sentence: String },
     /// The node refused the transaction before inclusion (bad nonce, fees, a pool check).
+    /// `custom` is the code of an `InvalidTransaction::Custom(N)` from subtensor's pool (see
+    /// [`custom`] and [`custom_validity`]), parsed once where the rejection is built.
     #[error("{call} was rejected by the node: {reason}")]
-    Rejected { call: String, reason: String },
+    Rejected { call: String, reason: String, custom: Option<u8> },
     #[error("the chain has no {0} (is this a subtensor chain?)")]
     Missing(String),
     #[error("could not decode {what}: {reason}")]
@@ -30,8 +37,29 @@ pub enum ChainError {
 }
 
 impl ChainError {
-    pub(crate) fn rpc(context: impl Into<String>, e: impl std::fmt::Display) -> Self {
-        ChainError::Rpc { context: context.into(), reason: e.to_string() }
+    /// An RPC/read failure keeping `e` as its source (`&str`/`String` messages work too).
+    pub(crate) fn rpc(context: impl Into<String>, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ChainError::Rpc { context: context.into(), source: e.into() }
+    }
+    /// A rejection by the node, from its message: a `Custom error: N` (or `Custom error N`) in it
+    /// is parsed into `custom` and explained in `reason`.
+    pub(crate) fn rejected(call: impl Into<String>, message: &str) -> Self {
+        ChainError::Rejected { call: call.into(), reason: explain_rejection(message), custom: custom_code(message) }
+    }
+    /// A rejection from a dry-run's `InvalidTransaction`.
+    pub(crate) fn invalid(call: impl Into<String>, why: &subxt::transactions::TransactionInvalid) -> Self {
+        let custom = match why {
+            subxt::transactions::TransactionInvalid::Custom(n) => Some(*n),
+            _ => None,
+        };
+        ChainError::Rejected { call: call.into(), reason: describe_invalid(why), custom }
+    }
+    /// The custom validity code of a rejection (`InvalidTransaction::Custom(N)`), if any.
+    pub fn custom_code(&self) -> Option<u8> {
+        match self {
+            ChainError::Rejected { custom, .. } => *custom,
+            _ => None,
+        }
     }
     pub(crate) fn decode(what: impl Into<String>, e: impl std::fmt::Display) -> Self {
         ChainError::Decode { what: what.into(), reason: e.to_string() }
@@ -105,6 +133,15 @@ pub fn sentence(pallet: &str, error: &str) -> Option<&'static str> {
     Some(s)
 }
 
+/// Codes of subtensor's `InvalidTransaction::Custom(N)` that the client acts on
+/// (`common/src/transaction_error.rs`; all codes are explained by [`custom_validity`]).
+pub mod custom {
+    /// `RateLimitExceeded`: weights, commits or subnet registration too soon.
+    pub const RATE_LIMIT_EXCEEDED: u8 = 6;
+    /// `CommitBlockNotInRevealRange`: a reveal outside its reveal window (e.g. too early).
+    pub const COMMIT_BLOCK_NOT_IN_REVEAL_RANGE: u8 = 17;
+}
+
 /// What a `1010 Invalid Transaction: Custom error: N` from subtensor's transaction pool means
 /// (`common/src/transaction_error.rs`).
 pub fn custom_validity(code: u8) -> Option<&'static str> {
@@ -152,14 +189,19 @@ pub fn describe_invalid(why: &subxt::transactions::TransactionInvalid) -> String
     }
 }
 
+/// The `N` of a `Custom error: N` (a node's submission error) or `Custom error N` (this client's
+/// [`describe_invalid`]) in a rejection message.
+pub fn custom_code(message: &str) -> Option<u8> {
+    const TAG: &str = "Custom error";
+    let i = message.find(TAG)?;
+    let rest = message[i + TAG.len()..].trim_start_matches(':').trim_start();
+    let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+    digits.parse::<u8>().ok()
+}
+
 /// Adds the meaning of a `Custom error: N` found in a node's rejection message.
 pub fn explain_rejection(message: &str) -> String {
-    let code = message
-        .find("Custom error: ")
-        .map(|i| &message[i + "Custom error: ".len()..])
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|d| d.parse::<u8>().ok());
-    match code.and_then(custom_validity) {
+    match custom_code(message).and_then(custom_validity) {
         Some(meaning) => format!("{message} ({meaning})"),
         None => message.to_string(),
     }
@@ -188,5 +230,37 @@ mod tests {
         assert_eq!(explain_rejection("Priority is too low"), "Priority is too low");
         let d = describe_invalid(&subxt::transactions::TransactionInvalid::Custom(6));
         assert!(d.contains("RateLimitExceeded"), "{d}");
+    }
+
+    #[test]
+    fn custom_codes_are_parsed_once_into_the_rejection() {
+        assert_eq!(custom_code("1010: Invalid Transaction: Custom error: 17"), Some(17));
+        assert_eq!(custom_code("Custom error 17: CommitBlockNotInRevealRange"), Some(17));
+        assert_eq!(custom_code("Custom error: 255"), Some(255));
+        assert_eq!(custom_code("Custom error: 256"), None);
+        assert_eq!(custom_code("Custom error: x"), None);
+        assert_eq!(custom_code("Priority is too low"), None);
+        let e = ChainError::rejected("reveal_weights", "Invalid Transaction: Custom error: 17");
+        assert_eq!(e.custom_code(), Some(custom::COMMIT_BLOCK_NOT_IN_REVEAL_RANGE));
+        assert!(e.to_string().contains("CommitBlockNotInRevealRange"), "{e}");
+        let e = ChainError::invalid("reveal_weights", &subxt::transactions::TransactionInvalid::Custom(17));
+        assert_eq!(e.custom_code(), Some(17));
+        assert_eq!(
+            e.to_string(),
+            "reveal_weights was rejected by the node: Custom error 17: CommitBlockNotInRevealRange: not in the reveal window"
+        );
+        let e = ChainError::invalid("set_weights", &subxt::transactions::TransactionInvalid::Stale);
+        assert_eq!(e.custom_code(), None);
+        assert_eq!(ChainError::rejected("x", "Transaction is outdated").custom_code(), None);
+        assert_eq!(ChainError::BadArgument("Custom error: 17".into()).custom_code(), None);
+    }
+
+    #[test]
+    fn rpc_errors_keep_their_source() {
+        use std::error::Error as _;
+        let inner = std::io::Error::other("connection reset");
+        let e = ChainError::rpc("SubtensorModule.Tempo", inner);
+        assert_eq!(e.to_string(), "SubtensorModule.Tempo: connection reset");
+        assert_eq!(e.source().map(|s| s.to_string()).as_deref(), Some("connection reset"));
     }
 }

@@ -15,6 +15,19 @@ pub const SS58_PREFIX: u16 = 42;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PublicKey(pub [u8; 32]);
 
+/// The protocol's hotkey is the chain's account id; ss58 text lives here, on the chain side.
+impl From<PublicKey> for protocol::Hotkey {
+    fn from(k: PublicKey) -> Self {
+        Self(k.0)
+    }
+}
+
+impl From<protocol::Hotkey> for PublicKey {
+    fn from(k: protocol::Hotkey) -> Self {
+        Self(k.0)
+    }
+}
+
 impl PublicKey {
     /// Parses an SS58 address (any prefix; the checksum must match).
     pub fn from_ss58(s: &str) -> Result<Self, WalletError> {
