@@ -17,8 +17,9 @@ setup:
 setup-chain:
 	@scripts/setup-chain.sh
 
+# The production binary: no testkit (no local S3 server, no adversaries, no `localnet`).
 build: setup
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked -p neuron
 
 test: setup
 	@scripts/setup-wallet-py.sh >/dev/null
@@ -33,7 +34,7 @@ test-pallets:
 # A local subnet: dev chain, local S3, 3 miners and a validator training the tiny model on real
 # text for a few minutes, then a summary, an audit and report.html in ./localnet.
 demo: setup
-	$(CARGO) build --release --locked -p neuron
+	$(CARGO) build --release --locked -p neuron --features testkit
 	$(TEST_ENV) target/release/neuron localnet --out localnet $(DEMO_ARGS)
 
 fmt:

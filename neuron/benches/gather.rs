@@ -11,9 +11,9 @@
 use compression::wire::{self, IndexCoding};
 use compression::{native, Header, Manifest, ParamSpec, Payload, SparseParam};
 use neuron::storage::{
-    AccessKey, BucketKeys, Committed, Endpoint, GatherOptions, Gatherer, Grant, LocalS3, LocalS3Config, ObjectKey,
-    WindowTiming, WindowView, S3,
+    AccessKey, BucketKeys, Committed, Endpoint, GatherOptions, Gatherer, ObjectKey, WindowTiming, WindowView, S3,
 };
+use neuron::testkit::local_s3::{Grant, LocalS3, LocalS3Config};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
@@ -176,7 +176,10 @@ fn main() {
             // Read credentials: the bench server grants the read key the whole bucket.
             let credentials =
                 neuron::storage::BucketCredentials::new(keys.account_id.clone(), keys.read.clone()).unwrap();
-            entries.insert(*uid, Ok(Committed { uid: *uid, hotkey: hotkey.public(), credentials, hash, block: 0 }));
+            entries.insert(
+                *uid,
+                Ok(Committed { uid: *uid, hotkey: hotkey.public(), credentials, hash, block: 0, extrinsic_index: 0 }),
+            );
         }
     });
     drop(params);

@@ -44,8 +44,8 @@ pub async fn audit_window(
     manifest: Arc<Manifest>,
     all_uids: bool,
 ) -> Result<Vec<Verdict>> {
-    let metagraph = chain.metagraph(netuid).await?;
-    let book = PeerBook::from_parts(&metagraph, metagraph.block, &chain.commitments(netuid).await?);
+    // Metagraph and commitments at one block.
+    let book = PeerBook::read(chain, netuid).await?;
     let view = WindowView::read(chain, netuid, window, timing).await?;
     let tried = |uid: u16| match view.get(uid) {
         Ok(_) => true,

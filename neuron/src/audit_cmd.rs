@@ -18,7 +18,7 @@ pub struct AuditArgs {
     netuid: u16,
     /// Model preset the payloads are for (fixes the manifest they must decode against).
     #[arg(long, default_value = "70b")]
-    preset: String,
+    preset: model::Preset,
     #[arg(long, default_value_t = 64)]
     topk: usize,
     #[arg(long, default_value_t = 64)]
@@ -42,7 +42,7 @@ pub fn run(a: AuditArgs) -> Result<()> {
     runtime.block_on(async {
         let client = chain::client::Client::connect(&a.network).await?;
         let codec = compression::Codec { topk: a.topk, target_chunk: a.chunk, ..Default::default() };
-        let manifest = Arc::new(neuron::replica::payload_manifest(&model::LlamaConfig::preset(&a.preset)?, &codec)?);
+        let manifest = Arc::new(neuron::replica::payload_manifest(&model::LlamaConfig::of(a.preset), &codec)?);
         let endpoint = match a.s3_endpoint.as_str() {
             "r2" => Endpoint::R2,
             url => Endpoint::url(url),

@@ -13,6 +13,7 @@
 //! header names. Which payloads a window's outer step used, and in which order, is the leader's
 //! word, as the checkpoint is.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use chain::wallet::{Keypair, PublicKey};
@@ -20,7 +21,6 @@ use compression::bundle::Bundle;
 use compression::wire::{self, Payload};
 use compression::{signature, Aggregation, Manifest};
 use model::{checkpoint, Trainer};
-use serde::{Deserialize, Serialize};
 
 use crate::replica::Replica;
 use crate::signed::{self, SignedError};
@@ -33,21 +33,7 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// Most payloads a bundle may hold (the gather list plus its reserves, with room to spare).
 pub const MAX_BUNDLE_PAYLOADS: usize = 256;
 
-/// The signed pointer `checkpoints/v{ver}/LATEST`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckpointPointer {
-    pub netuid: u16,
-    /// The window whose outer step the weights include.
-    pub window: u64,
-    pub global_step: u64,
-    /// `model::checkpoint::model_fingerprint` of the architecture.
-    pub model_fingerprint: String,
-    /// Object key of the weights file.
-    pub key: String,
-    pub size: u64,
-    /// blake2b-256 of the weights file, hex.
-    pub hash: String,
-}
+pub use protocol::CheckpointPointer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatchUpError {
@@ -161,11 +147,13 @@ pub async fn load_checkpoint(
 }
 
 /// The payloads the leader aggregated in `window`, in order; `None` if it published no bundle.
-/// Every payload must decode for `manifest`, name this subnet, the window and its uid, and carry
-/// a valid signature of the hotkey in its header.
+/// Every payload must decode for `manifest`, pass the header check for this subnet, the window,
+/// its uid and the hotkey the chain has for that uid (`hotkeys`), and carry that hotkey's valid
+/// signature: the bundle's own bytes are trusted for nothing.
 pub async fn fetch_bundle(
     leader: &Bucket,
     netuid: u16,
+    hotkeys: &BTreeMap<u16, PublicKey>,
     window: u64,
     version: &Version,
     manifest: &Manifest,
@@ -186,12 +174,11 @@ pub async fn fetch_bundle(
     let mut payloads = Vec::with_capacity(bundle.entries.len());
     for (uid, bytes) in &bundle.entries {
         let bad = |problem: String| CatchUpError::Payload { window, uid: *uid, problem };
+        let hotkey = hotkeys.get(uid).ok_or_else(|| bad("the uid is not on the subnet".into()))?;
         let payload = wire::decode(bytes, manifest).map_err(|e| bad(e.to_string()))?;
-        let h = &payload.header;
-        if (h.netuid, h.window, h.uid) != (netuid, window, *uid) {
-            return Err(bad(format!("header names subnet {}, window {}, uid {}", h.netuid, h.window, h.uid)));
-        }
-        signature::verify(bytes, &h.hotkey).map_err(|e| bad(e.to_string()))?;
+        let expected = crate::storage::origin(netuid, window, *uid, hotkey);
+        expected.check(&crate::storage::claimed_origin(&payload.header)).map_err(|e| bad(e.to_string()))?;
+        signature::verify(bytes, &hotkey.0).map_err(|e| bad(e.to_string()))?;
         payloads.push(payload);
     }
     Ok(Some(payloads))

@@ -3,7 +3,7 @@
 
 use crate::wallet_cmd::WalletArgs;
 use anyhow::Context;
-use chain::client::{self, AdminCall, Axon, Client, Field};
+use chain::client::{self, AdminCall, Axon, ChainAt, Client, Field};
 use chain::wallet::PublicKey;
 use clap::{Args, Subcommand};
 use std::time::Duration;
@@ -52,6 +52,9 @@ enum ChainCommand {
         /// Subnet id
         #[arg(long)]
         netuid: u16,
+        /// Read at this block (default: the finalized head)
+        #[arg(long)]
+        block: Option<u64>,
     },
     /// Set weights from the wallet's hotkey: directly, or by commit-reveal when the subnet requires it
     Weights {
@@ -81,6 +84,9 @@ enum ChainCommand {
         /// Read storage items instead of the runtime API
         #[arg(long)]
         storage: bool,
+        /// Read at this block (default: the finalized head)
+        #[arg(long)]
+        block: Option<u64>,
     },
     /// Create a subnet owned by the wallet's coldkey (its hotkey becomes uid 0) and start it
     CreateSubnet {
@@ -125,6 +131,9 @@ enum ChainCommand {
     Balance {
         #[arg(long)]
         address: Option<String>,
+        /// Read at this block (default: the finalized head)
+        #[arg(long)]
+        block: Option<u64>,
         #[command(flatten)]
         wallet: WalletArgs,
     },
@@ -190,6 +199,14 @@ fn print(json: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
     }
 }
 
+/// The chain at `block`, or at the finalized head.
+async fn chain_at(client: &Client, block: Option<u64>) -> anyhow::Result<ChainAt> {
+    Ok(match block {
+        Some(b) => client.at(b).await.with_context(|| format!("reading at block {b}"))?,
+        None => client.at_finalized().await?,
+    })
+}
+
 pub fn run(args: ChainArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(run_async(args))
@@ -204,7 +221,7 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
             let w = wallet.wallet()?;
             let hotkey = w.hotkey_public()?;
             let coldkey = w.coldkey(&wallet.password())?;
-            let uid = client.burned_register(&coldkey, netuid, &hotkey).await?;
+            let uid = client.tx().burned_register(&coldkey, netuid, &hotkey).await?;
             print(json, serde_json::json!({"netuid": netuid, "uid": uid, "hotkey": hotkey.ss58()}), || {
                 format!("registered {hotkey} on subnet {netuid} as uid {uid}")
             });
@@ -219,11 +236,11 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
             let hotkey = w.hotkey_public()?;
             let coldkey = w.coldkey(&wallet.password())?;
             let change = if add {
-                client.add_stake(&coldkey, &hotkey, netuid, rao).await?
+                client.tx().add_stake(&coldkey, &hotkey, netuid, rao).await?
             } else {
-                client.remove_stake(&coldkey, &hotkey, netuid, rao).await?
+                client.tx().remove_stake(&coldkey, &hotkey, netuid, rao).await?
             };
-            let stake = client.stake_of(&hotkey, netuid).await?;
+            let stake = client.at_finalized().await?.stake_of(&hotkey, netuid).await?;
             let v = serde_json::json!({"netuid": netuid, "hotkey": hotkey.ss58(), "change": change, "stake": stake});
             print(json, v, || {
                 format!(
@@ -238,14 +255,16 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
         ChainCommand::Commit { netuid, fields, wallet } => {
             let fields = fields.iter().map(|f| parse_field(f)).collect::<anyhow::Result<Vec<_>>>()?;
             let hotkey = wallet.wallet()?.hotkey(&wallet.password())?;
-            let block = client.set_commitment(&hotkey, netuid, &fields).await?;
+            let block = client.tx().set_commitment(&hotkey, netuid, &fields).await?;
             print(json, serde_json::json!({"netuid": netuid, "hotkey": hotkey.ss58(), "block": block}), || {
                 format!("committed {} field(s) for {} on subnet {netuid} in block {block}", fields.len(), hotkey.ss58())
             });
         }
-        ChainCommand::Commitments { netuid } => {
-            let list = client.commitments(netuid).await?;
-            let mg = client.metagraph(netuid).await.ok();
+        ChainCommand::Commitments { netuid, block } => {
+            // Commitments and the uids they belong to, at one block.
+            let at = chain_at(&client, block).await?;
+            let list = at.commitments(netuid).await?;
+            let mg = at.metagraph(netuid).await.ok();
             let uid = |k: &PublicKey| mg.as_ref().and_then(|m| m.uid_of(k));
             if json {
                 let rows: Vec<serde_json::Value> = list
@@ -258,11 +277,15 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
             } else if list.is_empty() {
-                println!("no commitments on subnet {netuid}");
+                println!("no commitments on subnet {netuid} at block {}", at.block());
             } else {
                 for c in &list {
                     let u = uid(&c.hotkey).map(|u| u.to_string()).unwrap_or_else(|| "-".into());
-                    println!("uid {u} {} block {}", c.hotkey, c.block);
+                    let index = match c.extrinsic_index {
+                        client::Commitment::UNKNOWN_EXTRINSIC => "?".to_string(),
+                        i => i.to_string(),
+                    };
+                    println!("uid {u} {} block {} extrinsic {index}", c.hotkey, c.block);
                     for f in &c.fields {
                         println!("  {}", serde_json::to_string(f)?);
                     }
@@ -274,9 +297,11 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
             let weights = client::weights::parse_u16_list(&weights)?;
             let hotkey = wallet.wallet()?.hotkey(&wallet.password())?;
             let timeout = Duration::from_secs(reveal_timeout);
-            let set = client.set_weights_auto(&hotkey, netuid, &uids, &weights, version_key, timeout).await?;
-            let row = match client.uid_of(netuid, &hotkey.public()).await? {
-                Some(uid) => client.weights(netuid, uid).await?,
+            let set = client.weights().set_weights_auto(&hotkey, netuid, &uids, &weights, version_key, timeout).await?;
+            // The row as of the block that set it.
+            let at = client.at(set.block).await?;
+            let row = match at.uid_of(netuid, &hotkey.public()).await? {
+                Some(uid) => at.weights(netuid, uid).await?,
                 None => Vec::new(),
             };
             let v = serde_json::json!({"netuid": netuid, "result": set, "weights": row});
@@ -285,9 +310,9 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
                 None => format!("set in block {}: {row:?}", set.block),
             });
         }
-        ChainCommand::Metagraph { netuid, storage } => {
-            let mg =
-                if storage { client.metagraph_from_storage(netuid).await? } else { client.metagraph(netuid).await? };
+        ChainCommand::Metagraph { netuid, storage, block } => {
+            let at = chain_at(&client, block).await?;
+            let mg = if storage { at.metagraph_from_storage(netuid).await? } else { at.metagraph(netuid).await? };
             if json {
                 println!("{}", serde_json::to_string(&mg)?);
             } else {
@@ -315,13 +340,13 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
             let hotkey = w.hotkey_public()?;
             let coldkey = w.coldkey(&wallet.password())?;
             if dev {
-                client.sudo(AdminCall::AdminFreezeWindow(0), &coldkey).await?;
-                client.sudo(AdminCall::NetworkRateLimit(0), &coldkey).await?;
+                client.tx().sudo(AdminCall::AdminFreezeWindow(0), &coldkey).await?;
+                client.tx().sudo(AdminCall::NetworkRateLimit(0), &coldkey).await?;
             }
-            let netuid = client.register_network(&coldkey, &hotkey).await?;
-            client.start_call(&coldkey, netuid).await?;
+            let netuid = client.tx().register_network(&coldkey, &hotkey).await?;
+            client.tx().start_call(&coldkey, netuid).await?;
             if dev {
-                client.sudo(AdminCall::WeightsSetRateLimit { netuid, blocks: 0 }, &coldkey).await?;
+                client.tx().sudo(AdminCall::WeightsSetRateLimit { netuid, blocks: 0 }, &coldkey).await?;
             }
             print(json, serde_json::json!({"netuid": netuid, "owner_hotkey": hotkey.ss58()}), || {
                 format!("created and started subnet {netuid}; owner hotkey {hotkey} is uid 0")
@@ -330,7 +355,8 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
         ChainCommand::Sudo { param, value, netuid, owner, wallet } => {
             let call = AdminCall::parse(&param, netuid, &value)?;
             let coldkey = wallet.wallet()?.coldkey(&wallet.password())?;
-            let inc = if owner { client.admin(call, &coldkey).await? } else { client.sudo(call, &coldkey).await? };
+            let tx = client.tx();
+            let inc = if owner { tx.admin(call, &coldkey).await? } else { tx.sudo(call, &coldkey).await? };
             print(json, serde_json::json!({"param": param, "value": value, "block": inc.block}), || {
                 format!("{param} = {value} (block {})", inc.block)
             });
@@ -339,17 +365,17 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
             let dest = PublicKey::parse(&dest)?;
             let rao = client::parse_tao(&amount)?;
             let coldkey = wallet.wallet()?.coldkey(&wallet.password())?;
-            let inc = client.transfer(&coldkey, &dest, rao).await?;
+            let inc = client.tx().transfer(&coldkey, &dest, rao).await?;
             print(json, serde_json::json!({"dest": dest.ss58(), "rao": rao, "block": inc.block}), || {
                 format!("sent {} TAO to {dest} (block {})", client::format_tao(rao), inc.block)
             });
         }
-        ChainCommand::Balance { address, wallet } => {
+        ChainCommand::Balance { address, block, wallet } => {
             let who = match address {
                 Some(a) => PublicKey::parse(&a)?,
                 None => wallet.wallet()?.coldkey_public()?,
             };
-            let rao = client.balance(&who).await?;
+            let rao = chain_at(&client, block).await?.balance(&who).await?;
             print(json, serde_json::json!({"address": who.ss58(), "free": rao}), || {
                 format!("{who}: {} TAO", client::format_tao(rao))
             });
@@ -357,7 +383,7 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
         ChainCommand::Serve { netuid, ip, port, wallet } => {
             let hotkey = wallet.wallet()?.hotkey(&wallet.password())?;
             let axon = Axon { ip, port, version: version_as_int(), protocol: 4 };
-            client.serve_axon(&hotkey, netuid, &axon).await?;
+            client.tx().serve_axon(&hotkey, netuid, &axon).await?;
             print(json, serde_json::json!({"netuid": netuid, "ip": ip.to_string(), "port": port}), || {
                 format!("serving {ip}:{port} for {} on subnet {netuid}", hotkey.ss58())
             });

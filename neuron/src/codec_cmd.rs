@@ -322,9 +322,15 @@ fn inspect(a: InspectArgs) -> Result<()> {
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+    } else {
+        print_inspection(&a.payload, &report);
     }
-    println!("payload       {} ({} bytes, format v{})", a.payload.display(), report.bytes, report.version);
+    Ok(())
+}
+
+/// `codec inspect`'s human-readable form.
+fn print_inspection(path: &std::path::Path, report: &Inspection) {
+    println!("payload       {} ({} bytes, format v{})", path.display(), report.bytes, report.version);
     println!("netuid/uid    {} / {}   window {}", report.netuid, report.uid, report.window);
     println!("hotkey        {}", report.hotkey);
     println!("model         {}  (chunk ≤ {}, top-{})", report.model, report.chunk_target, report.topk);
@@ -359,5 +365,4 @@ fn inspect(a: InspectArgs) -> Result<()> {
         report.ratio_vs_fp32,
         report.ratio_vs_bf16
     );
-    Ok(())
 }

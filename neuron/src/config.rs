@@ -20,7 +20,6 @@ pub struct NodeConfig {
     pub model: ModelConfig,
     pub dataset: DatasetConfig,
     pub train: InnerConfig,
-    pub miner: MinerConfig,
     pub codec: CodecConfig,
     pub validator: ValidatorConfig,
     pub gauntlet: weights::GauntletConfig,
@@ -74,53 +73,32 @@ pub struct StorageConfig {
     pub read_secret: String,
 }
 
-/// The shared protocol: every peer of a subnet must agree on these. (The validator's scoring
-/// constants, including how often weights are set and peer lists replaced, are in
-/// [`weights::GauntletConfig`], the `[gauntlet]` section.)
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ProtocolConfig {
-    /// In every object key; peers on other versions are ignored.
-    pub version: String,
-    /// `window = block / blocks_per_window` (115 ≈ 23 min at 12 s blocks).
-    pub blocks_per_window: u64,
-    /// Blocks after the start of `w + 1` in which window `w`'s hash must be committed (≈ 70 s).
-    pub put_blocks: u64,
-    /// α of the outer step `θ ← θ − α·G`.
-    pub outer_learning_rate: f64,
-    /// Seconds a gather may take.
-    pub gather_timeout_s: u64,
-    /// Objects older than this many windows are deleted from the node's bucket.
-    pub keep_windows: u64,
-    /// Checkpoints every this many outer steps (leading validator).
-    pub checkpoint_frequency: u64,
-}
+/// The shared protocol: every peer of a subnet must agree on these (the `[protocol]` section;
+/// the Gauntlet reads the same values). The validator's scoring constants, including how often
+/// weights are set and peer lists replaced, are in [`weights::GauntletConfig`], `[gauntlet]`.
+pub use protocol::ProtocolConfig;
 
-impl Default for ProtocolConfig {
-    fn default() -> Self {
-        Self {
-            version: "1".into(),
-            blocks_per_window: 115,
-            put_blocks: 6,
-            outer_learning_rate: 0.4,
-            gather_timeout_s: 90,
-            keep_windows: 10,
-            checkpoint_frequency: 10,
-        }
-    }
+/// Where the model runs: `cpu`, `cuda` (the first GPU) or `auto` (a GPU if libtorch sees one).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    Cpu,
+    Cuda,
+    #[default]
+    Auto,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
     /// `tiny`, `150m`, `1b`, `8b`, `70b`.
-    pub preset: String,
+    pub preset: model::Preset,
     /// Initialisation seed shared by the subnet.
     pub seed: u64,
     /// Folder of tokenized shards (`neuron data prepare`).
     pub data: PathBuf,
     /// `cpu`, `cuda` or `auto`.
-    pub device: String,
+    pub device: DeviceChoice,
     /// Where the node keeps its state (checkpoints, error feedback, validator scores).
     pub state_dir: PathBuf,
 }
@@ -128,10 +106,10 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
-            preset: "70b".into(),
+            preset: model::Preset::B70,
             seed: 42,
             data: PathBuf::from("data"),
-            device: "auto".into(),
+            device: DeviceChoice::Auto,
             state_dir: PathBuf::from("state"),
         }
     }
@@ -218,14 +196,6 @@ impl InnerConfig {
     }
 }
 
-/// Miner-only settings.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MinerConfig {
-    /// Run as a dishonest miner of this kind (local networks and tests only).
-    pub adversary: Option<crate::adversary::Adversary>,
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CodecConfig {
@@ -236,14 +206,20 @@ pub struct CodecConfig {
     /// Largest chunk edge.
     pub chunk: usize,
     /// `packed12` or `entropy`.
-    pub index_coding: String,
+    pub index_coding: compression::wire::IndexCoding,
     /// `median-mean` (production) or `mean`.
-    pub aggregation: String,
+    pub aggregation: compression::Aggregation,
 }
 
 impl Default for CodecConfig {
     fn default() -> Self {
-        Self { decay: 0.95, topk: 64, chunk: 64, index_coding: "entropy".into(), aggregation: "median-mean".into() }
+        Self {
+            decay: 0.95,
+            topk: 64,
+            chunk: 64,
+            index_coding: compression::wire::IndexCoding::Entropy,
+            aggregation: compression::Aggregation::MedianClippedMean,
+        }
     }
 }
 
@@ -351,10 +327,20 @@ impl NodeConfig {
             let (path, value) = o.split_once('=').ok_or_else(|| ConfigError::BadOverride(o.clone()))?;
             set_path(&mut table, path.trim(), value.trim())?;
         }
-        toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
+        let config: Self = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid {
             origin: "configuration".into(),
             message: e.to_string(),
-        })
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks the settings that must agree across sections or be in range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid { origin: "configuration".into(), message };
+        self.protocol.validate().map_err(|e| invalid(e.to_string()))?;
+        self.gauntlet.validate().map_err(|e| invalid(e.to_string()))?;
+        Ok(())
     }
 
     /// The effective configuration as TOML.
@@ -387,7 +373,7 @@ mod tests {
         let c = NodeConfig::load(Some(&path), &["train.inner_steps=5".into(), "model.preset=tiny".into()]).unwrap();
         assert_eq!(c.chain.netuid, 7);
         assert_eq!(c.train.inner_steps, 5);
-        assert_eq!(c.model.preset, "tiny");
+        assert_eq!(c.model.preset, model::Preset::Tiny);
         // Round trip through the printed form.
         let again: NodeConfig = toml::from_str(&c.to_toml()).unwrap();
         assert_eq!(again, c);
@@ -398,6 +384,10 @@ mod tests {
         assert!(NodeConfig::load(None, &["train.inner_stepz=5".into()]).is_err());
         assert!(NodeConfig::load(None, &["train.inner_steps=lots".into()]).is_err());
         assert!(NodeConfig::load(None, &["nonsense".into()]).is_err());
+        assert!(NodeConfig::load(None, &["model.preset=3b".into()]).is_err());
+        assert!(NodeConfig::load(None, &["model.device=tpu".into()]).is_err());
+        assert!(NodeConfig::load(None, &["codec.index_coding=zip".into()]).is_err());
+        assert!(NodeConfig::load(None, &["protocol.put_blocks=500".into()]).is_err());
         assert!(NodeConfig::load(Some(Path::new("/nonexistent/node.toml")), &[]).is_err());
     }
 }

@@ -2,7 +2,6 @@
 //! from. [`replica`]: a peer's model and the chain-free parts of a window; [`storage`]: gradient
 //! exchange over S3 with on-chain hash commitments.
 
-pub mod adversary;
 pub mod audit;
 pub mod catchup;
 pub mod config;
@@ -12,7 +11,9 @@ pub mod miner;
 pub mod node;
 pub mod progress;
 pub mod replica;
+pub mod roster;
 pub mod signed;
 pub mod storage;
-pub mod subnet;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod validator;

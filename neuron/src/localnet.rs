@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use neuron::adversary::Adversary;
-use neuron::subnet::report::{AuditSummary, Summary, UidSummary, ValidatorRun, WindowSummary};
-use neuron::subnet::{Localnet, LocalnetOptions, NodeInfo};
+use neuron::testkit::adversary::Adversary;
+use neuron::testkit::subnet::report::{AuditSummary, Summary, UidSummary, ValidatorRun, WindowSummary};
+use neuron::testkit::subnet::{Localnet, LocalnetOptions, NodeInfo, Role};
 use neuron::validator::{read_statuses, WindowStatus};
 
 #[derive(Debug, Args)]
@@ -50,9 +50,9 @@ pub struct RunArgs {
     /// Windows the validator processes before everything stops.
     #[arg(long, default_value_t = 8)]
     windows: u64,
-    /// Model preset.
+    /// Model preset: tiny, 150m, 1b, 8b or 70b.
     #[arg(long, default_value = "tiny")]
-    model: String,
+    model: model::Preset,
     /// Dishonest miners to add, one per kind given.
     #[arg(long, value_enum, num_args = 1..)]
     adversaries: Vec<Adversary>,
@@ -96,7 +96,7 @@ pub fn run(args: LocalnetArgs) -> Result<()> {
 }
 
 fn run_network(a: RunArgs) -> Result<()> {
-    neuron::subnet::check_out_dir(&a.out)?;
+    neuron::testkit::subnet::check_out_dir(&a.out)?;
     let options = LocalnetOptions {
         miners: a.miners,
         validators: a.validators as usize,
@@ -136,7 +136,7 @@ fn run_network(a: RunArgs) -> Result<()> {
         net.stop_nodes();
         let stopped_early = outcome.as_ref().err().map(|e| format!("{e:#}"));
         let summary = summarize(&net, &seen, stopped_early).await?;
-        neuron::subnet::report::write(&net.options.out, &summary)?;
+        neuron::testkit::subnet::report::write(&net.options.out, &summary)?;
         print_summary(&summary);
         println!("report: {}", net.options.out.join("report.html").display());
         if net.options.keep {
@@ -155,7 +155,7 @@ async fn watch(
     seen: &mut Vec<(WindowStatus, BTreeMap<u16, f64>)>,
     deadline: tokio::time::Instant,
 ) -> Result<()> {
-    let validator = net.nodes.iter().find(|n| n.role == "validator").context("no validator")?.clone();
+    let validator = net.nodes.iter().find(|n| n.role == Role::Validator).context("no validator")?.clone();
     let mut offset = 0usize;
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -183,7 +183,7 @@ async fn watch(
 
 /// On-chain incentive per uid, as a share of 1.
 async fn incentives(client: &chain::client::Client, netuid: u16) -> Result<BTreeMap<u16, f64>> {
-    let metagraph = client.metagraph(netuid).await?;
+    let metagraph = client.at_finalized().await?.metagraph(netuid).await?;
     Ok(metagraph.neurons.iter().map(|n| (n.uid, n.incentive as f64 / u16::MAX as f64)).collect())
 }
 
@@ -191,7 +191,7 @@ fn role_of(net: &Localnet, uid: u16) -> String {
     if uid == net.owner_uid {
         return "owner".into();
     }
-    net.nodes.iter().find(|n| n.uid == uid).map_or_else(|| "?".into(), |n| n.role.clone())
+    net.nodes.iter().find(|n| n.uid == uid).map_or_else(|| "?".into(), |n| n.role.to_string())
 }
 
 fn print_window(net: &Localnet, s: &WindowStatus, incentive: &BTreeMap<u16, f64>) {
@@ -225,7 +225,7 @@ async fn summarize(
     seen: &[(WindowStatus, BTreeMap<u16, f64>)],
     stopped_early: Option<String>,
 ) -> Result<Summary> {
-    let metagraph = net.client.metagraph(net.netuid).await?;
+    let metagraph = net.client.at_finalized().await?.metagraph(net.netuid).await?;
     let incentive = incentives(&net.client, net.netuid).await?;
     let last_weights: BTreeMap<u16, f64> =
         seen.last().map(|(s, _)| s.weights.iter().copied().collect()).unwrap_or_default();
@@ -256,8 +256,7 @@ async fn summarize(
     // Audit every window the validator processed, from public data only.
     let config = neuron::config::NodeConfig::load(Some(&net.nodes[0].config), &[])?;
     let codec = config.codec.codec();
-    let manifest =
-        Arc::new(neuron::replica::payload_manifest(&model::LlamaConfig::preset(&config.model.preset)?, &codec)?);
+    let manifest = Arc::new(neuron::replica::payload_manifest(&model::LlamaConfig::of(config.model.preset), &codec)?);
     let timing = neuron::storage::WindowTiming {
         blocks_per_window: config.protocol.blocks_per_window,
         put_blocks: config.protocol.put_blocks,
@@ -289,7 +288,7 @@ async fn summarize(
         &net.options.out.join("audit.json"),
         &serde_json::to_vec_pretty(&verdicts_by_window)?,
     )?;
-    let validators = net.nodes.iter().filter(|n| n.role == "validator").map(validator_run).collect();
+    let validators = net.nodes.iter().filter(|n| n.role == Role::Validator).map(validator_run).collect();
     Ok(Summary { windows, uids, owner, audit, validators, stopped_early })
 }
 

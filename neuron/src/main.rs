@@ -2,13 +2,15 @@
 //!
 //! Subcommands: `miner` and `validator` (the protocol), `codec` (inspect, encode, decode and
 //! aggregate SparseLoCo payloads), `data` and `train` (tokenized data, model training), `wallet`
-//! and `chain` (keys and chain operations), `localnet` (a local subnet on this machine).
+//! and `chain` (keys and chain operations); with the `testkit` feature, `localnet` (a local
+//! subnet on this machine) and the hidden `adversary` (a dishonest miner for it).
 
 mod audit_cmd;
 mod chain_cmd;
 mod codec_cmd;
 mod cuda;
 use neuron::fsutil;
+#[cfg(feature = "testkit")]
 mod localnet;
 mod node_cmd;
 mod train_cmd;
@@ -55,8 +57,13 @@ enum Command {
     Validator(node_cmd::NodeArgs),
     /// Verify every committed payload of a window from public data (chain + buckets).
     Audit(audit_cmd::AuditArgs),
-    /// Run a local network: dev chain, local S3, miners and validators.
+    /// Run a local network: dev chain, local S3, miners and validators (testkit builds).
+    #[cfg(feature = "testkit")]
     Localnet(localnet::LocalnetArgs),
+    /// A dishonest miner for local networks and tests (testkit builds).
+    #[cfg(feature = "testkit")]
+    #[command(hide = true)]
+    Adversary(node_cmd::AdversaryArgs),
     /// Bittensor wallets (coldkeys and hotkeys, btcli's file format).
     #[command(subcommand)]
     Wallet(wallet_cmd::WalletCommand),
@@ -76,7 +83,10 @@ fn main() -> anyhow::Result<()> {
         Command::Miner(args) => node_cmd::run_miner(args),
         Command::Validator(args) => node_cmd::run_validator(args),
         Command::Audit(args) => audit_cmd::run(args),
+        #[cfg(feature = "testkit")]
         Command::Localnet(args) => localnet::run(args),
+        #[cfg(feature = "testkit")]
+        Command::Adversary(args) => node_cmd::run_adversary(args),
         Command::Wallet(cmd) => wallet_cmd::run(cmd),
         Command::Chain(args) => chain_cmd::run(args),
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use chain::client::{BlockClock, Client};
-use chain::wallet::{Keypair, PasswordSource, PublicKey, Wallet};
+use chain::wallet::{Keypair, PasswordSource, Wallet};
 use compression::wire::{self, Header, IndexCoding, Payload};
 use compression::{Aggregation, Manifest, SparseParam};
 use model::data::shards::Dataset;
@@ -15,12 +15,13 @@ use model::{checkpoint, Llama, LlamaConfig, Trainer};
 use tch::Device;
 
 use crate::catchup;
-use crate::config::NodeConfig;
+use crate::config::{DeviceChoice, NodeConfig};
 use crate::replica::Replica;
+use crate::roster::{Leader, Roster};
 use crate::signed::{self, DebugSlice, PeerList};
 use crate::storage::{
-    AccessKey, Bucket, BucketCredentials, BucketKeys, DatasetUrl, Endpoint, Gatherer, ObjectKey, PeerBook, Publisher,
-    Version, WindowTiming, S3,
+    AccessKey, Bucket, BucketCredentials, BucketKeys, DatasetUrl, Endpoint, Gatherer, ObjectKey, Publisher, Version,
+    WindowTiming, S3,
 };
 
 /// A running node.
@@ -66,40 +67,17 @@ pub struct CaughtUp {
 const EF_FILE: &str = "error_feedback.safetensors";
 const EF_TENSOR: &str = "error_feedback";
 
-/// The peers whose updates make a window's outer step, in the order they are aggregated: the
-/// gather list's accepted peers, then reserves, in list order, filling the places of gather peers
-/// whose payload was not accepted. Returns `(used, skipped)`: `skipped` are the gather peers and
-/// the reserves tried in their place that were not accepted. Miners and validators call this with
-/// the same lists and acceptance rules, so they apply the same outer step.
-pub fn outer_step_peers(gather: &[u16], reserve: &[u16], accepted: impl Fn(u16) -> bool) -> (Vec<u16>, Vec<u16>) {
-    let mut used: Vec<u16> = gather.iter().copied().filter(|&u| accepted(u)).collect();
-    let missing = gather.len() - used.len();
-    let mut tried = Vec::new();
-    for &r in reserve.iter().filter(|u| !gather.contains(u)) {
-        if tried.len() >= missing {
-            break;
-        }
-        tried.push(r);
-        if accepted(r) {
-            used.push(r);
-        }
-    }
-    let skipped = gather.iter().chain(&tried).copied().filter(|u| !used.contains(u)).collect();
-    (used, skipped)
-}
-
 /// Where a node keeps its own state between runs.
 pub fn checkpoint_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("checkpoint")
 }
 
-fn device_of(name: &str) -> Result<Device> {
-    Ok(match name {
-        "cpu" => Device::Cpu,
-        "cuda" if tch::Cuda::is_available() => Device::Cuda(0),
-        "cuda" => bail!("model.device = cuda, but libtorch sees no CUDA device"),
-        "auto" => Device::cuda_if_available(),
-        other => bail!("model.device must be cpu, cuda or auto, not `{other}`"),
+fn device_of(choice: DeviceChoice) -> Result<Device> {
+    Ok(match choice {
+        DeviceChoice::Cpu => Device::Cpu,
+        DeviceChoice::Cuda if tch::Cuda::is_available() => Device::Cuda(0),
+        DeviceChoice::Cuda => bail!("model.device = cuda, but libtorch sees no CUDA device"),
+        DeviceChoice::Auto => Device::cuda_if_available(),
     })
 }
 
@@ -147,22 +125,21 @@ impl Node {
         let chain = Client::connect(&config.chain.network).await.context("connecting to the chain")?;
         let hotkey = load_hotkey(&config)?;
         let uid = chain
+            .at_finalized()
+            .await?
             .uid_of(netuid, &hotkey.public())
             .await?
             .with_context(|| format!("hotkey {} is not registered on subnet {netuid}", hotkey.ss58()))?;
-        let timing = WindowTiming {
-            blocks_per_window: config.protocol.blocks_per_window,
-            put_blocks: config.protocol.put_blocks,
-        };
-        let version = Version::new(config.protocol.version.clone())?;
+        let timing = config.protocol.timing();
+        let version = config.protocol.version()?;
         let (endpoint, keys) = bucket_keys(&config)?;
         let s3 = S3::default();
         let bucket = s3.writer(&endpoint, &keys);
         bucket.create().await.context("creating the node's bucket")?;
         let credentials = keys.published()?;
 
-        let device = device_of(&config.model.device)?;
-        let model_config = LlamaConfig::preset(&config.model.preset)?;
+        let device = device_of(config.model.device)?;
+        let model_config = LlamaConfig::of(config.model.preset);
         let trainer = Trainer::new(Llama::new(model_config, device, config.model.seed)?, config.train.train_config())?;
         let replica = Replica::new(trainer, config.codec.codec())?;
         let manifest = Arc::new(replica.manifest.clone());
@@ -171,8 +148,7 @@ impl Node {
         }
         let data = Dataset::open(&config.model.data, false)
             .with_context(|| format!("opening the dataset {}", config.model.data.display()))?;
-        let index_coding = config.codec.index_coding.parse().map_err(anyhow::Error::msg)?;
-        let aggregation = config.codec.aggregation.parse().map_err(anyhow::Error::msg)?;
+        let (index_coding, aggregation) = (config.codec.index_coding, config.codec.aggregation);
         let mut node = Self {
             gatherer: Gatherer::new(s3.clone(), endpoint.clone()),
             config,
@@ -211,7 +187,7 @@ impl Node {
 
     /// Publishes the bucket's read credentials unless the chain already has them.
     async fn ensure_credentials_committed(&self) -> Result<()> {
-        let on_chain = self.chain.commitment(self.netuid, &self.hotkey.public()).await?;
+        let on_chain = self.chain.at_finalized().await?.commitment(self.netuid, &self.hotkey.public()).await?;
         let current = on_chain.as_ref().and_then(|c| crate::storage::PeerCommitment::parse(c).ok());
         if current.map(|c| c.credentials) != Some(self.credentials.clone()) {
             self.publisher().commit_credentials().await.context("committing bucket credentials")?;
@@ -237,18 +213,36 @@ impl Node {
         key.with_version(self.version.clone()).to_string()
     }
 
-    pub fn window_of(&self, block: u64) -> u64 {
-        block / self.timing.blocks_per_window
+    /// The window the chain is in, by `clock`.
+    pub fn current_window(&self, clock: &BlockClock) -> u64 {
+        self.timing.window_of(protocol::Block(clock.block())).0
     }
 
-    /// First block of `window`.
+    /// Waits until window `window`'s put window opens (the chain enters `window + 1`).
+    pub async fn wait_for_put_window(&self, clock: &mut BlockClock, window: u64) -> Result<()> {
+        clock.wait_for_block(self.timing.put_window(protocol::Window(window)).opens.0).await?;
+        Ok(())
+    }
+
+    /// Waits until window `window` can be processed: its put window is over.
+    pub async fn wait_until_processable(&self, clock: &mut BlockClock, window: u64) -> Result<()> {
+        clock.wait_for_block(self.timing.processable_from(protocol::Window(window)).0).await?;
+        Ok(())
+    }
+
+    /// The first block of `window`.
     pub fn window_start(&self, window: u64) -> u64 {
-        window * self.timing.blocks_per_window
+        self.timing.start(protocol::Window(window)).0
     }
 
-    /// The block after which window `w`'s put window is closed.
-    pub fn put_window_end(&self, window: u64) -> u64 {
-        self.timing.put_window(window).1
+    /// Replays the outer steps this node misses before `window` (a restart, a late start), if
+    /// any; a failure is logged, and the window goes on with the model as it is.
+    pub async fn catch_up_before(&mut self, window: u64) {
+        if self.last_window.is_none_or(|l| l + 1 < window) {
+            if let Err(e) = self.catch_up(window.saturating_sub(1)).await {
+                tracing::warn!(window, "catching up failed: {e:#}");
+            }
+        }
     }
 
     /// Encodes a compressed update of `window` as this node's payload (unsigned; the publisher
@@ -264,31 +258,20 @@ impl Node {
         Ok(wire::encode(&Payload { header, params }, &self.manifest, self.index_coding)?)
     }
 
-    /// The leading validator: the uid with the most stake among those with a validator permit
-    /// (the most stake overall when nobody has one yet), and its bucket credentials.
-    pub fn leader(
-        &self,
-        book: &PeerBook,
-        metagraph: &chain::client::Metagraph,
-    ) -> Option<(u16, PublicKey, BucketCredentials)> {
-        let candidates: Vec<_> = metagraph.neurons.iter().filter(|n| n.validator_permit).collect();
-        let pool: Vec<_> = if candidates.is_empty() { metagraph.neurons.iter().collect() } else { candidates };
-        let best = pool.into_iter().filter(|n| n.stake > 0).max_by_key(|n| (n.stake, std::cmp::Reverse(n.uid)))?;
-        let peer = book.get(best.uid)?;
-        let creds = peer.commitment.as_ref().ok()?.credentials.clone();
-        Some((best.uid, best.hotkey, creds))
+    /// The subnet at the finalized head (neurons and commitments at one block).
+    pub async fn roster(&self) -> Result<Roster> {
+        Roster::read(&self.chain, self.netuid).await
     }
 
     /// Uids that count as validators (not evaluated, not gathered): stake above the threshold.
-    pub fn validators(&self, metagraph: &chain::client::Metagraph) -> Vec<u16> {
-        let threshold = self.config.validator.validator_stake_threshold;
-        metagraph.neurons.iter().filter(|n| n.stake >= threshold && n.stake > 0).map(|n| n.uid).collect()
+    pub fn validators(&self, roster: &Roster) -> Vec<u16> {
+        roster.validators(self.config.validator.validator_stake_threshold)
     }
 
     /// The peer list in force for `window`: the leader's latest list whose first effective window
     /// is at most `window`, if its signature verifies.
-    pub async fn peer_list(&self, leader: &(u16, PublicKey, BucketCredentials), window: u64) -> Option<PeerList> {
-        let bucket = self.s3.reader(&self.endpoint, &leader.2);
+    pub async fn peer_list(&self, leader: &Leader, window: u64) -> Option<PeerList> {
+        let bucket = self.s3.reader(&self.endpoint, &leader.credentials);
         let mut objects = bucket.list("peers_").await.ok()?;
         objects.sort_by(|a, b| b.key.cmp(&a.key));
         let mut best: Option<PeerList> = None;
@@ -301,7 +284,7 @@ impl Node {
                 continue;
             }
             let Ok(dl) = bucket.get_capped(&o.key, signed::MAX_SIGNED_OBJECT as u64).await else { continue };
-            match signed::open::<PeerList>(&dl.bytes, &leader.1) {
+            match signed::open::<PeerList>(&dl.bytes, &leader.hotkey) {
                 Ok(list) if list.netuid == self.netuid && list.first_effective_window <= window => {
                     if best.as_ref().is_none_or(|b| list.first_effective_window > b.first_effective_window) {
                         best = Some(list);
@@ -409,18 +392,22 @@ impl Node {
         if self.last_window.is_some_and(|w| w >= target) {
             return Ok(done);
         }
-        let metagraph = self.chain.metagraph(self.netuid).await?;
-        let book = PeerBook::from_parts(&metagraph, metagraph.block, &self.chain.commitments(self.netuid).await?);
-        let Some((leader_uid, leader_hotkey, creds)) = self.leader(&book, &metagraph) else { return Ok(done) };
+        let roster = self.roster().await?;
+        let Some(Leader { uid: leader_uid, hotkey: leader_hotkey, credentials }) = roster.leader() else {
+            return Ok(done);
+        };
         if leader_uid == self.uid {
             return Ok(done);
         }
-        let leader = self.s3.reader(&self.endpoint, &creds);
+        let leader = self.s3.reader(&self.endpoint, &credentials);
+        let hotkeys = roster.hotkeys();
         let (netuid, version) = (self.netuid, self.version.clone());
         let mut next = self.last_window.map(|w| w + 1);
         // The first bundle this node needs, if the leader still has it.
         let mut first = match next {
-            Some(w) => catchup::fetch_bundle(&leader, netuid, w, &version, &self.manifest).await?.map(|p| (w, p)),
+            Some(w) => {
+                catchup::fetch_bundle(&leader, netuid, &hotkeys, w, &version, &self.manifest).await?.map(|p| (w, p))
+            }
             None => None,
         };
         if first.is_none() {
@@ -446,7 +433,7 @@ impl Node {
         while window <= target {
             let bundle = match first.take() {
                 Some((w, payloads)) if w == window => Some(payloads),
-                _ => catchup::fetch_bundle(&leader, netuid, window, &version, &self.manifest).await?,
+                _ => catchup::fetch_bundle(&leader, netuid, &hotkeys, window, &version, &self.manifest).await?,
             };
             match bundle {
                 Some(payloads) => {

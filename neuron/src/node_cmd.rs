@@ -14,7 +14,8 @@ pub struct NodeArgs {
     /// TOML configuration file.
     #[arg(long, env = "NEURON_CONFIG")]
     config: Option<PathBuf>,
-    /// Override a setting: `--set train.inner_steps=4` (repeatable; after file and environment).
+    /// Override a setting: `--set train.inner_steps=4` (repeatable; after file and environment;
+    /// the flags below come last).
     #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
     overrides: Vec<String>,
     /// Chain: `finney`, `test`, `local` or a ws:// URL.
@@ -37,29 +38,28 @@ pub struct NodeArgs {
 }
 
 impl NodeArgs {
+    /// Defaults, file, environment and `--set` overrides, then the flags given here.
     fn load(&self) -> Result<NodeConfig> {
-        let mut overrides = Vec::new();
-        let quote = |s: &str| format!("{s:?}");
+        let mut config = NodeConfig::load(self.config.as_deref(), &self.overrides)?;
         if let Some(n) = &self.network {
-            overrides.push(format!("chain.network={}", quote(n)));
+            config.chain.network = n.clone();
         }
         if let Some(n) = self.netuid {
-            overrides.push(format!("chain.netuid={n}"));
+            config.chain.netuid = n;
         }
         if let Some(n) = &self.wallet_name {
-            overrides.push(format!("wallet.name={}", quote(n)));
+            config.wallet.name = n.clone();
         }
         if let Some(n) = &self.wallet_hotkey {
-            overrides.push(format!("wallet.hotkey={}", quote(n)));
+            config.wallet.hotkey = n.clone();
         }
         if let Some(p) = &self.wallet_path {
-            overrides.push(format!("wallet.path={}", quote(&p.to_string_lossy())));
+            config.wallet.path = Some(p.clone());
         }
         if let Some(a) = self.metrics {
-            overrides.push(format!("metrics.listen={}", quote(&a.to_string())));
+            config.metrics.listen = Some(a);
         }
-        overrides.extend(self.overrides.iter().cloned());
-        Ok(NodeConfig::load(self.config.as_deref(), &overrides)?)
+        Ok(config)
     }
 }
 
@@ -75,6 +75,30 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     // Training blocks its thread (block_in_place): keep a second worker for the block clock,
     // gathers and the metrics endpoint.
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+}
+
+/// `neuron adversary`: a dishonest miner (testkit builds only).
+#[cfg(feature = "testkit")]
+#[derive(Debug, Args)]
+pub struct AdversaryArgs {
+    /// Which rule to break.
+    #[arg(long, value_enum)]
+    kind: neuron::testkit::adversary::Adversary,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[cfg(feature = "testkit")]
+pub fn run_adversary(args: AdversaryArgs) -> Result<()> {
+    let config = args.node.load()?;
+    if args.node.print_config {
+        print!("{}", config.to_toml());
+        return Ok(());
+    }
+    runtime()?.block_on(async {
+        let metrics = start_metrics(&config, "miner").await?;
+        neuron::testkit::miner::run(config, args.kind, metrics, shutdown_signal()).await
+    })
 }
 
 async fn start_metrics(config: &NodeConfig, role: &str) -> Result<Metrics> {

@@ -8,10 +8,10 @@
 use chain::wallet::{Keypair, PublicKey};
 use compression::signature::{self, SIGNATURE_LEN};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Bigger signed objects than this are refused unread (a debug slice of the 72B model is ~50 KB).
-pub const MAX_SIGNED_OBJECT: usize = 4 << 20;
+pub use protocol::MAX_SIGNED_OBJECT;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignedError {
@@ -41,31 +41,7 @@ pub fn open<T: DeserializeOwned>(bytes: &[u8], publisher: &PublicKey) -> Result<
     Ok(serde_json::from_slice(&bytes[..bytes.len() - SIGNATURE_LEN])?)
 }
 
-/// The peers whose updates everyone aggregates, from the leading validator (PROTOCOL.md §6.7).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PeerList {
-    pub netuid: u16,
-    /// Window in which the list was made.
-    pub window: u64,
-    /// First window whose gather uses this list.
-    pub first_effective_window: u64,
-    /// Uids gathered every window.
-    pub gather: Vec<u16>,
-    /// Uids that replace missing gather peers, in order.
-    pub reserve: Vec<u16>,
-}
-
-/// Two elements of every parameter after a node's outer step of `window` (the sync check).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DebugSlice {
-    pub netuid: u16,
-    pub uid: u16,
-    pub window: u64,
-    /// Outer steps applied so far.
-    pub global_step: u64,
-    /// `(parameter name, values)` in model order.
-    pub params: Vec<(String, Vec<f32>)>,
-}
+pub use protocol::{DebugSlice, PeerList};
 
 #[cfg(test)]
 mod tests {

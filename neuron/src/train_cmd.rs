@@ -87,7 +87,7 @@ pub struct TrainArgs {
     data: PathBuf,
     /// Model preset: tiny, 150m, 1b, 8b, 70b.
     #[arg(long, default_value = "tiny")]
-    preset: String,
+    preset: model::Preset,
     /// Optimizer steps.
     #[arg(long, default_value_t = 100)]
     steps: u64,
@@ -189,33 +189,9 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         DeviceArg::Cuda => bail!("--device cuda: libtorch sees no CUDA device on this machine"),
     };
     let data = Dataset::open(&a.data, true).with_context(|| format!("opening dataset {}", a.data.display()))?;
-    let config = LlamaConfig::preset(&a.preset)?;
-    if data.manifest.tokenizer.vocab_size > config.vocab_size {
-        bail!(
-            "the dataset's tokenizer has {} tokens, more than the {} preset's vocabulary of {}",
-            data.manifest.tokenizer.vocab_size,
-            a.preset,
-            config.vocab_size
-        );
-    }
-    let train_config = TrainConfig {
-        schedule: LrSchedule {
-            peak: a.lr,
-            warmup_steps: a.warmup,
-            total_steps: a.steps.max(a.warmup + 1),
-            min_factor: 0.1,
-        },
-        batch_size: a.batch_size,
-        micro_batch_size: a.micro_batch_size.unwrap_or(a.batch_size),
-        ..TrainConfig::default()
-    };
-    let mut trainer = Trainer::new(Llama::new(config, device, a.seed)?, train_config)?;
-    if let Some(dir) = &a.resume {
-        let m = checkpoint::load(dir, &mut trainer)?;
-        tracing::info!(window = m.window, inner_step = m.inner_step, "resumed from {}", dir.display());
-    }
+    let mut trainer = trainer_for(&a, device, &data)?;
     tracing::info!(
-        preset = a.preset,
+        preset = %a.preset,
         params = trainer.model.config().num_params(),
         ?device,
         samples = data.len(),
@@ -267,4 +243,35 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         tracing::info!("checkpoint written to {}", dir.display());
     }
     Ok(())
+}
+
+/// The model and trainer `neuron train` runs: the preset (its vocabulary must hold the
+/// dataset's tokens), the schedule from the flags, resumed from `--resume` if given.
+fn trainer_for(a: &TrainArgs, device: Device, data: &Dataset) -> Result<Trainer> {
+    let config = LlamaConfig::of(a.preset);
+    if data.manifest.tokenizer.vocab_size > config.vocab_size {
+        bail!(
+            "the dataset's tokenizer has {} tokens, more than the {} preset's vocabulary of {}",
+            data.manifest.tokenizer.vocab_size,
+            a.preset,
+            config.vocab_size
+        );
+    }
+    let train_config = TrainConfig {
+        schedule: LrSchedule {
+            peak: a.lr,
+            warmup_steps: a.warmup,
+            total_steps: a.steps.max(a.warmup + 1),
+            min_factor: 0.1,
+        },
+        batch_size: a.batch_size,
+        micro_batch_size: a.micro_batch_size.unwrap_or(a.batch_size),
+        ..TrainConfig::default()
+    };
+    let mut trainer = Trainer::new(Llama::new(config, device, a.seed)?, train_config)?;
+    if let Some(dir) = &a.resume {
+        let m = checkpoint::load(dir, &mut trainer)?;
+        tracing::info!(window = m.window, inner_step = m.inner_step, "resumed from {}", dir.display());
+    }
+    Ok(trainer)
 }

@@ -14,8 +14,11 @@ use compression::{Aggregation, Codec, Header, Payload};
 use model::{checkpoint, Llama, LlamaConfig, TrainConfig, Trainer};
 use neuron::catchup::{self, CatchUpError, CheckpointPointer};
 use neuron::replica::Replica;
-use neuron::storage::{sign_payload, BucketKeys, Endpoint, LocalS3, LocalS3Config, ObjectKey, Version, S3};
+use neuron::storage::{sign_payload, BucketKeys, Endpoint, ObjectKey, Version, S3};
+use neuron::testkit::local_s3::{LocalS3, LocalS3Config};
 use tch::{Device, Kind, Tensor};
+
+use std::collections::BTreeMap;
 
 const NETUID: u16 = 3;
 const ALPHA: f64 = 0.4;
@@ -90,9 +93,12 @@ fn a_late_joiner_loads_the_checkpoint_replays_the_bundles_and_matches_the_leader
     let pointer = pointer.unwrap();
     let scratch = dir.path().join("joiner");
     rt.block_on(catchup::load_checkpoint(&reader, &pointer, &mut joiner.trainer, &scratch)).unwrap();
+    // The hotkeys the chain has for the miners' uids.
+    let hotkeys: BTreeMap<u16, _> = miner_keys.iter().enumerate().map(|(i, k)| (i as u16 + 1, k.public())).collect();
     let mut steps = 0;
     for window in pointer.window + 1..=16 {
-        match rt.block_on(catchup::fetch_bundle(&reader, NETUID, window, &version, &joiner.manifest)).unwrap() {
+        match rt.block_on(catchup::fetch_bundle(&reader, NETUID, &hotkeys, window, &version, &joiner.manifest)).unwrap()
+        {
             Some(payloads) => {
                 assert_eq!(payloads.len(), 3);
                 assert!(catchup::replay(&mut joiner, window, &payloads, Aggregation::MedianClippedMean, ALPHA).unwrap());
@@ -127,16 +133,27 @@ fn a_late_joiner_loads_the_checkpoint_replays_the_bundles_and_matches_the_leader
     sign_payload(&mut forged, &stranger).unwrap();
     let bundle = Bundle { window: 20, entries: vec![(1, forged)] };
     rt.block_on(own.put(&ObjectKey::aggregator(20).to_string(), bundle.encode().into())).unwrap();
-    let err = rt.block_on(catchup::fetch_bundle(&reader, NETUID, 20, &version, &joiner.manifest)).unwrap_err();
+    let err =
+        rt.block_on(catchup::fetch_bundle(&reader, NETUID, &hotkeys, 20, &version, &joiner.manifest)).unwrap_err();
     assert!(matches!(err, CatchUpError::Payload { window: 20, uid: 1, .. }), "{err}");
     // A payload filed under another uid than its header's.
     let honest = miner_payload(&mut miners[1], &miner_keys[1], 2, 21);
     let bundle = Bundle { window: 21, entries: vec![(3, honest)] };
     rt.block_on(own.put(&ObjectKey::aggregator(21).to_string(), bundle.encode().into())).unwrap();
-    let err = rt.block_on(catchup::fetch_bundle(&reader, NETUID, 21, &version, &joiner.manifest)).unwrap_err();
+    let err =
+        rt.block_on(catchup::fetch_bundle(&reader, NETUID, &hotkeys, 21, &version, &joiner.manifest)).unwrap_err();
     assert!(matches!(err, CatchUpError::Payload { window: 21, uid: 3, .. }), "{err}");
+    // A payload whose header names a stranger's hotkey and carries its valid signature, filed
+    // under uid 1: the hotkey the chain has for uid 1 decides, not the header.
+    let impostor = miner_payload(&mut miners[0], &stranger, 1, 23);
+    let bundle = Bundle { window: 23, entries: vec![(1, impostor)] };
+    rt.block_on(own.put(&ObjectKey::aggregator(23).to_string(), bundle.encode().into())).unwrap();
+    let err =
+        rt.block_on(catchup::fetch_bundle(&reader, NETUID, &hotkeys, 23, &version, &joiner.manifest)).unwrap_err();
+    assert!(matches!(err, CatchUpError::Payload { window: 23, uid: 1, .. }), "{err}");
     // Bytes that are not a bundle.
     rt.block_on(own.put(&ObjectKey::aggregator(22).to_string(), vec![7u8; 100].into())).unwrap();
-    let err = rt.block_on(catchup::fetch_bundle(&reader, NETUID, 22, &version, &joiner.manifest)).unwrap_err();
+    let err =
+        rt.block_on(catchup::fetch_bundle(&reader, NETUID, &hotkeys, 22, &version, &joiner.manifest)).unwrap_err();
     assert!(matches!(err, CatchUpError::Bundle { window: 22, .. }), "{err}");
 }

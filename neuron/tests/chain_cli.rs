@@ -8,6 +8,14 @@ use chain::devnet::{Devnet, DevnetConfig};
 use serde_json::Value;
 use std::process::{Command, Output};
 
+/// The dev chain's finalized block number.
+fn finalized_block(devnet: &Devnet) -> u64 {
+    let hash = devnet.rpc("chain_getFinalizedHead", serde_json::json!([])).expect("chain_getFinalizedHead");
+    let header = devnet.rpc("chain_getHeader", serde_json::json!([hash])).expect("chain_getHeader");
+    let number = header["number"].as_str().expect("a block number");
+    u64::from_str_radix(number.trim_start_matches("0x"), 16).expect("a hex block number")
+}
+
 struct Cli {
     url: String,
     wallets: String,
@@ -92,8 +100,8 @@ fn wallet_and_chain_commands_drive_a_full_cycle() {
         "{stderr}"
     );
 
-    // A commitment, read back with its uid.
-    cli.json(&[
+    // A commitment, read back with its uid, its block and its extrinsic's index in the block.
+    let committed = cli.json(&[
         "chain",
         "commit",
         "--netuid",
@@ -113,6 +121,12 @@ fn wallet_and_chain_commands_drive_a_full_cycle() {
     assert_eq!(mine["uid"], 1);
     assert_eq!(mine["fields"][0]["text"], "bucket-creds");
     assert_eq!(mine["fields"][1]["hex"], "0x0102");
+    assert_eq!(mine["block"], committed["block"]);
+    assert!(mine["extrinsic_index"].as_u64().unwrap() >= 1, "after the timestamp inherent: {mine}");
+    // Read at the block before the commit: not there yet.
+    let before = (committed["block"].as_u64().unwrap() - 1).to_string();
+    let earlier = cli.json(&["chain", "commitments", "--netuid", n, "--block", &before, "--json"]);
+    assert!(earlier.as_array().unwrap().iter().all(|c| c["hotkey"] != m1["hotkey"]), "{earlier}");
 
     // Stake shows in the metagraph.
     let staked = cli.json(&[
@@ -181,14 +195,19 @@ fn wallet_and_chain_commands_drive_a_full_cycle() {
     assert!(w["result"]["committed_at"].is_null());
     let set_block = w["result"]["block"].as_u64().unwrap();
 
-    let mg = cli.json(&["chain", "metagraph", "--netuid", n, "--json"]);
+    // The runtime API and storage, both read at one block (an epoch between two reads at the head
+    // would change incentives and dividends).
+    let block = finalized_block(&devnet).to_string();
+    let mg = cli.json(&["chain", "metagraph", "--netuid", n, "--block", &block, "--json"]);
+    assert_eq!(mg["block"].as_u64().unwrap().to_string(), block);
     let neurons = mg["neurons"].as_array().unwrap();
     assert_eq!(neurons.len(), 3);
     assert_eq!(neurons[1]["hotkey"], m1["hotkey"]);
     assert_eq!(neurons[1]["coldkey"], m1["coldkey"]);
     assert!(neurons[1]["stake"].as_u64().unwrap() > 0);
     assert_eq!(neurons[0]["last_update"].as_u64().unwrap(), set_block);
-    let from_storage = cli.json(&["chain", "metagraph", "--netuid", n, "--storage", "--json"]);
+    let from_storage = cli.json(&["chain", "metagraph", "--netuid", n, "--storage", "--block", &block, "--json"]);
+    assert_eq!(from_storage["block"], mg["block"]);
     assert_eq!(from_storage["neurons"], mg["neurons"]);
 
     let human = cli.run(&["chain", "metagraph", "--netuid", n]);

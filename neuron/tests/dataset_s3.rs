@@ -9,7 +9,8 @@ use std::process::{Command, Output};
 use common::runtime;
 use model::data::shards::Dataset;
 use neuron::storage::dataset::{mirror, DatasetError};
-use neuron::storage::{BucketKeys, DatasetUrl, Endpoint, LocalS3, LocalS3Config, StorageError, S3};
+use neuron::storage::{BucketKeys, DatasetUrl, Endpoint, StorageError, S3};
+use neuron::testkit::local_s3::{LocalS3, LocalS3Config};
 
 fn neuron(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(common::neuron_binary());

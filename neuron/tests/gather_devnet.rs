@@ -17,9 +17,10 @@ use compression::signature;
 use compression::wire;
 use neuron::storage::{
     commitment_fields, sign_payload, BucketCredentials, BucketKeys, CommitProblem, CommitmentError, Endpoint, Fault,
-    GatherOptions, Gatherer, LocalS3, LocalS3Config, ObjectKey, PublishError, Publisher, Rejection, StorageError,
-    Version, WindowTiming, WindowView, S3,
+    GatherOptions, Gatherer, ObjectKey, PublishError, Publisher, Rejection, StorageError, Version, WindowTiming,
+    WindowView, S3,
 };
+use neuron::testkit::local_s3::{LocalS3, LocalS3Config};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,10 +79,10 @@ struct PeerSetup {
 }
 
 async fn make_subnet(client: &Client, alice: &Keypair, owner_hot: &Keypair) -> u16 {
-    client.sudo(AdminCall::AdminFreezeWindow(0), alice).await.expect("freeze window 0");
-    client.sudo(AdminCall::NetworkRateLimit(0), alice).await.expect("network rate limit 0");
-    let netuid = client.register_network(alice, &owner_hot.public()).await.expect("register_network");
-    client.start_call(alice, netuid).await.expect("start_call");
+    client.tx().sudo(AdminCall::AdminFreezeWindow(0), alice).await.expect("freeze window 0");
+    client.tx().sudo(AdminCall::NetworkRateLimit(0), alice).await.expect("network rate limit 0");
+    let netuid = client.tx().register_network(alice, &owner_hot.public()).await.expect("register_network");
+    client.tx().start_call(alice, netuid).await.expect("start_call");
     netuid
 }
 
@@ -103,7 +104,7 @@ fn gather_accepts_only_payloads_committed_on_time_that_hash_verify_and_decode() 
     let mut s3_cfg = LocalS3Config::new(s3_dir.path());
     for role in ROLES {
         let hotkey = Keypair::generate(12).unwrap();
-        let uid = rt.block_on(client.burned_register(&alice, netuid, &hotkey.public())).expect("register");
+        let uid = rt.block_on(client.tx().burned_register(&alice, netuid, &hotkey.public())).expect("register");
         let keys = BucketKeys::generate();
         s3_cfg = s3_cfg.with_bucket(&keys);
         peers.push(PeerSetup { role, uid, hotkey, keys });
@@ -119,7 +120,8 @@ fn gather_accepts_only_payloads_committed_on_time_that_hash_verify_and_decode() 
     // Window 0 ends 20 blocks from now; its put window is 60 blocks (15 s at 250 ms).
     let b0 = rt.block_on(client.finalized_block()).unwrap();
     let timing = WindowTiming { blocks_per_window: b0 + 20, put_blocks: 60 };
-    let (opens, closes) = timing.put_window(0);
+    let put = timing.put_window(protocol::Window(0));
+    let (opens, closes) = (put.opens.0, put.closes.0);
     println!("block {b0}: window 0's put window is [{opens}, {closes}]");
 
     // What every peer uploads and commits.
@@ -134,7 +136,7 @@ fn gather_accepts_only_payloads_committed_on_time_that_hash_verify_and_decode() 
     };
     let commit = |p: &PeerSetup, creds: &BucketCredentials, hash: Option<[u8; 32]>| {
         let fields = commitment_fields(creds, hash.map(|h| (0, h)));
-        rt.block_on(client.set_commitment(&p.hotkey, netuid, &fields)).expect("set_commitment")
+        rt.block_on(client.tx().set_commitment(&p.hotkey, netuid, &fields)).expect("set_commitment")
     };
     let put = |p: &PeerSetup, bytes: Vec<u8>| {
         rt.block_on(s3.writer(&endpoint, &p.keys).put_object(&ObjectKey::gradient(0, p.uid), bytes.into()))
@@ -288,7 +290,7 @@ fn gather_accepts_only_payloads_committed_on_time_that_hash_verify_and_decode() 
             Undecodable => matches!(why, Some(Rejection::Decode(_))),
             WrongCredentials => matches!(why, Some(Rejection::Storage(StorageError::AccessDenied { .. }))),
             NoWindowHash => matches!(why, Some(Rejection::Commit(CommitProblem::NotCommitted { window: 0, .. }))),
-            Replay => matches!(why, Some(Rejection::Header { field: "window", .. })),
+            Replay => matches!(why, Some(Rejection::Header(h)) if h.field == protocol::HeaderField::Window),
             NotUploaded => matches!(why, Some(Rejection::NotUploaded { .. })),
         };
         assert!(ok, "uid {} ({:?}): {:?}", p.uid, p.role, why);

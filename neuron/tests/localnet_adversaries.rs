@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use neuron::subnet::report::Summary;
+use neuron::testkit::subnet::report::Summary;
 use serde_json::Value;
 
 const ADVERSARIES: [&str; 7] = ["noise", "scaled", "stale", "copycat", "late", "malformed", "freeloader"];
@@ -38,7 +38,7 @@ fn honest_miners_earn_and_every_kind_of_adversary_ends_with_zero_weight() {
     let s = read_summary(&out);
     assert_eq!(s.stopped_early, None);
     assert_eq!(s.windows.len(), 10);
-    let by_role: BTreeMap<&str, Vec<&neuron::subnet::report::UidSummary>> =
+    let by_role: BTreeMap<&str, Vec<&neuron::testkit::subnet::report::UidSummary>> =
         s.uids.iter().fold(BTreeMap::new(), |mut m, u| {
             m.entry(u.role.as_str()).or_insert_with(Vec::new).push(u);
             m

@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Command;
 
-use neuron::subnet::report::Summary;
+use neuron::testkit::subnet::report::Summary;
 
 #[test]
 fn two_validators_follow_one_leader_and_both_earn_dividends() {

@@ -6,9 +6,8 @@ mod common;
 
 use blake2::Digest;
 use common::{noise, runtime};
-use neuron::storage::{
-    AccessKey, BucketKeys, Endpoint, Grant, LocalS3, LocalS3Config, ObjectKey, Retry, S3Options, StorageError, S3,
-};
+use neuron::storage::{AccessKey, BucketKeys, Endpoint, ObjectKey, Retry, S3Options, StorageError, S3};
+use neuron::testkit::local_s3::{Grant, LocalS3, LocalS3Config};
 use std::time::Duration;
 
 fn blake2b_256(b: &[u8]) -> [u8; 32] {

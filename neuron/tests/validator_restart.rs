@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use neuron::adversary::Adversary;
-use neuron::subnet::{Localnet, LocalnetOptions};
+use neuron::testkit::adversary::Adversary;
+use neuron::testkit::subnet::{Localnet, LocalnetOptions, Role};
 use neuron::validator::{read_statuses, WindowStatus};
 
 fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
@@ -28,7 +28,7 @@ fn a_validator_killed_mid_run_resumes_with_its_saved_scores() {
         miners: 2,
         validators: 1,
         windows: 0,
-        model: "tiny".into(),
+        model: model::Preset::Tiny,
         adversaries: vec![Adversary::Noise],
         keep: false,
         out: out.clone(),
@@ -43,7 +43,7 @@ fn a_validator_killed_mid_run_resumes_with_its_saved_scores() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut net = rt.block_on(Localnet::create(options)).expect("local network");
     net.launch().unwrap();
-    let validator = net.nodes.iter().find(|n| n.role == "validator").unwrap().clone();
+    let validator = net.nodes.iter().find(|n| n.role == Role::Validator).unwrap().clone();
     let statuses = || read_statuses(&validator.state_dir);
     wait_for("three processed windows", Duration::from_secs(600), || statuses().len() >= 3);
 

@@ -12,59 +12,19 @@
 //! afterwards (its next window, or a late commit) cannot hide or replace an on-time commitment.
 
 use super::credentials::{BucketCredentials, CredentialsError};
-use chain::client::commitments::{decode_registration, parse_window_field, window_field};
-use chain::client::{window_start, ChainError, Client, Commitment, Field, Metagraph};
+use chain::client::{ChainError, Client, Commitment, Field, Metagraph};
 use chain::wallet::PublicKey;
 use std::collections::BTreeMap;
 
-/// The network's clock constants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WindowTiming {
-    pub blocks_per_window: u64,
-    /// Blocks after the start of `w+1` during which window `w`'s hash may be committed.
-    pub put_blocks: u64,
-}
-
-/// When a commitment naming a window was included, against its put window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommitTiming {
-    OnTime,
-    /// Before the window it names was over.
-    Early {
-        block: u64,
-        opens: u64,
-    },
-    /// After the put window closed.
-    Late {
-        block: u64,
-        closed: u64,
-    },
-}
-
-impl WindowTiming {
-    /// First and last block (inclusive) of window `w`'s put window.
-    pub fn put_window(&self, window: u64) -> (u64, u64) {
-        let start = window_start(window.saturating_add(1), self.blocks_per_window);
-        (start, start.saturating_add(self.put_blocks))
-    }
-
-    pub fn judge(&self, window: u64, block: u64) -> CommitTiming {
-        let (opens, closes) = self.put_window(window);
-        if block < opens {
-            CommitTiming::Early { block, opens }
-        } else if block > closes {
-            CommitTiming::Late { block, closed: closes }
-        } else {
-            CommitTiming::OnTime
-        }
-    }
-}
+use protocol::commitment::WindowHash;
+use protocol::{Block, Hash32, Window};
+pub use protocol::{CommitTiming, WindowTiming};
 
 /// The fields of a covenant-rs commitment, in order.
 pub fn commitment_fields(credentials: &BucketCredentials, window: Option<(u64, [u8; 32])>) -> Vec<Field> {
     let mut fields = vec![Field::Raw(credentials.to_raw())];
     if let Some((w, hash)) = window {
-        fields.push(window_field(w, &hash));
+        fields.push(Field::Raw(WindowHash { window: Window(w), hash: Hash32(hash) }.to_bytes().to_vec()));
     }
     fields
 }
@@ -76,6 +36,9 @@ pub struct WindowCommit {
     pub hash: [u8; 32],
     /// The block the commitment was included in.
     pub block: u64,
+    /// The index of the extrinsic that set it inside `block` ([`Commitment::extrinsic_index`]):
+    /// `(block, extrinsic_index)` is the chain's order of commitments.
+    pub extrinsic_index: u32,
 }
 
 /// A parsed covenant-rs commitment.
@@ -111,8 +74,9 @@ impl PeerCommitment {
         let window = match c.fields.get(1) {
             None | Some(Field::None) => None,
             Some(f) => {
-                let (window, hash) = parse_window_field(f).ok_or(CommitmentError::BadWindowField)?;
-                Some(WindowCommit { window, hash, block: c.block })
+                let WindowHash { window: Window(window), hash: Hash32(hash) } =
+                    f.raw().and_then(WindowHash::parse).ok_or(CommitmentError::BadWindowField)?;
+                Some(WindowCommit { window, hash, block: c.block, extrinsic_index: c.extrinsic_index })
             }
         };
         Ok(Self { credentials: creds, window, block: c.block })
@@ -154,11 +118,12 @@ impl PeerBook {
         Self { netuid: metagraph.netuid, block, peers }
     }
 
-    /// The book at the finalized head.
+    /// The book at the finalized head (metagraph and commitments read at one block).
     pub async fn read(client: &Client, netuid: u16) -> Result<Self, ChainError> {
-        let metagraph = client.metagraph(netuid).await?;
-        let commitments = client.commitments(netuid).await?;
-        Ok(Self::from_parts(&metagraph, metagraph.block, &commitments))
+        let at = client.at_finalized().await?;
+        let metagraph = at.metagraph(netuid).await?;
+        let commitments = at.commitments(netuid).await?;
+        Ok(Self::from_parts(&metagraph, at.block(), &commitments))
     }
 
     /// The commitments as they were at `block` (uids and hotkeys from `metagraph`).
@@ -172,32 +137,9 @@ impl PeerBook {
     }
 }
 
-/// Every `CommitmentOf(netuid, *)` at `block`.
-///
-/// TODO(chain): this belongs in `chain::client` next to `Client::commitments` (which reads at the
-/// head only); it is here until the chain client has a read at a given block.
+/// Every `CommitmentOf(netuid, *)` at `block` (with each commitment's extrinsic index).
 pub async fn commitments_at(client: &Client, netuid: u16, block: u64) -> Result<Vec<Commitment>, ChainError> {
-    use subxt::dynamic;
-    let what = format!("the commitments of subnet {netuid} at block {block}");
-    let rpc = |e: &dyn std::fmt::Display| ChainError::Rpc { context: what.clone(), reason: e.to_string() };
-    let at = client.api().at_block(block).await.map_err(|e| rpc(&e))?;
-    let addr = dynamic::storage::<(u16, [u8; 32]), dynamic::Value>("Commitments", "CommitmentOf");
-    let mut it = at.storage().iter(addr, (netuid,)).await.map_err(|e| rpc(&e))?;
-    let mut out = Vec::new();
-    while let Some(kv) = it.next().await {
-        let kv = kv.map_err(|e| rpc(&e))?;
-        let hotkey = match kv.key().map(|k| k.part(1).map(|p| p.decode_as::<[u8; 32]>())) {
-            Ok(Some(Ok(Some(h)))) => PublicKey(h),
-            _ => return Err(ChainError::Decode { what: what.clone(), reason: "a key without a hotkey".into() }),
-        };
-        let value = kv
-            .value()
-            .decode_as::<dynamic::Value>()
-            .map_err(|e| ChainError::Decode { what: what.clone(), reason: e.to_string() })?;
-        out.push(decode_registration(hotkey, &value)?);
-    }
-    out.sort_by_key(|c| c.hotkey);
-    Ok(out)
+    client.at(block).await?.commitments(netuid).await
 }
 
 /// A peer's on-time commitment for the window being gathered.
@@ -208,6 +150,8 @@ pub struct Committed {
     pub credentials: BucketCredentials,
     pub hash: [u8; 32],
     pub block: u64,
+    /// The index of the committing extrinsic inside `block`.
+    pub extrinsic_index: u32,
 }
 
 /// Why a peer has no usable commitment for the window (before anything is downloaded).
@@ -241,8 +185,9 @@ impl WindowView {
     /// Reads window `window`'s commitments: the chain state at the end of its put window, and the
     /// head (only to tell "late" from "never"). Errors if the put window is not over yet.
     pub async fn read(client: &Client, netuid: u16, window: u64, timing: WindowTiming) -> Result<Self, ChainError> {
-        let (_, closes) = timing.put_window(window);
-        let metagraph = client.metagraph(netuid).await?;
+        let closes = timing.put_window(Window(window)).closes.0;
+        let head = client.at_finalized().await?;
+        let metagraph = head.metagraph(netuid).await?;
         if metagraph.block < closes {
             return Err(ChainError::BadArgument(format!(
                 "the put window of window {window} is open until block {closes} (finalized: {})",
@@ -250,7 +195,7 @@ impl WindowView {
             )));
         }
         let at_close = PeerBook::read_at(client, &metagraph, closes).await?;
-        let head = PeerBook::from_parts(&metagraph, metagraph.block, &client.commitments(netuid).await?);
+        let head = PeerBook::from_parts(&metagraph, metagraph.block, &head.commitments(netuid).await?);
         Ok(Self::judge(window, timing, &at_close, &head))
     }
 
@@ -265,16 +210,21 @@ impl WindowView {
                     .window
                     .filter(|w| w.window == window)
                     .ok_or(CommitProblem::NotCommitted { window, latest: c.window.map(|w| w.window) })?;
-                match timing.judge(window, w.block) {
+                match timing.judge(Window(window), Block(w.block)) {
                     CommitTiming::OnTime => Ok(Committed {
                         uid,
                         hotkey: p.hotkey,
                         credentials: c.credentials.clone(),
                         hash: w.hash,
                         block: w.block,
+                        extrinsic_index: w.extrinsic_index,
                     }),
-                    CommitTiming::Early { block, opens } => Err(CommitProblem::Early { window, block, opens }),
-                    CommitTiming::Late { block, closed } => Err(CommitProblem::Late { window, block, closed }),
+                    CommitTiming::Early { block, opens } => {
+                        Err(CommitProblem::Early { window, block: block.0, opens: opens.0 })
+                    }
+                    CommitTiming::Late { block, closed } => {
+                        Err(CommitProblem::Late { window, block: block.0, closed: closed.0 })
+                    }
                 }
             };
             // The same hotkey at the end of the put window (a uid re-registered since has a new
@@ -335,24 +285,22 @@ mod tests {
 
     fn commitment(hotkey: PublicKey, block: u64, window: Option<u64>) -> Commitment {
         let creds = BucketKeys::generate().published().unwrap();
-        Commitment { hotkey, block, fields: commitment_fields(&creds, window.map(|w| (w, [w as u8; 32]))) }
-    }
-
-    #[test]
-    fn put_windows_are_inclusive_block_ranges() {
-        assert_eq!(TIMING.put_window(4), (50, 53));
-        assert_eq!(TIMING.judge(4, 49), CommitTiming::Early { block: 49, opens: 50 });
-        assert_eq!(TIMING.judge(4, 50), CommitTiming::OnTime);
-        assert_eq!(TIMING.judge(4, 53), CommitTiming::OnTime);
-        assert_eq!(TIMING.judge(4, 54), CommitTiming::Late { block: 54, closed: 53 });
+        // A made-up extrinsic index that differs per hotkey and block.
+        let extrinsic_index = u32::from(hotkey.0[0]) + block as u32;
+        Commitment {
+            hotkey,
+            block,
+            extrinsic_index,
+            fields: commitment_fields(&creds, window.map(|w| (w, [w as u8; 32]))),
+        }
     }
 
     #[test]
     fn commitments_parse_and_refuse_garbage() {
         let k = PublicKey([1; 32]);
-        let c = commitment(k, 7, Some(4));
+        let c = Commitment { extrinsic_index: 3, ..commitment(k, 7, Some(4)) };
         let p = PeerCommitment::parse(&c).unwrap();
-        assert_eq!(p.window, Some(WindowCommit { window: 4, hash: [4; 32], block: 7 }));
+        assert_eq!(p.window, Some(WindowCommit { window: 4, hash: [4; 32], block: 7, extrinsic_index: 3 }));
         let creds_only = Commitment { fields: c.fields[..1].to_vec(), ..c.clone() };
         assert_eq!(PeerCommitment::parse(&creds_only).unwrap().window, None);
         for fields in [
@@ -390,11 +338,14 @@ mod tests {
             &PeerBook::from_parts(&mg, 53, &at_close),
             &PeerBook::from_parts(&mg, 70, &head),
         );
-        assert_eq!(view.get(0).unwrap().block, 51);
+        assert_eq!((view.get(0).unwrap().block, view.get(0).unwrap().extrinsic_index), (51, 1 + 51));
         assert_eq!(view.get(1).unwrap_err(), CommitProblem::Early { window: 4, block: 49, opens: 50 });
         assert_eq!(view.get(2).unwrap_err(), CommitProblem::Late { window: 4, block: 60, closed: 53 });
         assert_eq!(view.get(3).unwrap_err(), CommitProblem::NotCommitted { window: 4, latest: Some(3) });
         assert_eq!(view.get(4).unwrap().hash, [4; 32]);
+        // The on-time commitment as of the put window's end, with its extrinsic index (not the
+        // head's later one).
+        assert_eq!((view.get(4).unwrap().block, view.get(4).unwrap().extrinsic_index), (53, 5 + 53));
         assert_eq!(view.get(5).unwrap_err(), CommitProblem::Commitment(CommitmentError::Missing));
         assert_eq!(view.get(9).unwrap_err(), CommitProblem::UnknownUid(9));
     }

@@ -53,8 +53,8 @@ pub enum Rejection {
     Signature(SignatureError),
     #[error("does not decode: {0}")]
     Decode(DecodeError),
-    #[error("the payload's header says {field} {found}, expected {expected}")]
-    Header { field: &'static str, expected: String, found: String },
+    #[error(transparent)]
+    Header(#[from] protocol::HeaderMismatch),
     /// Checking the payload failed on this side (a bug, or the runtime shutting down).
     #[error("internal error while checking the payload: {0}")]
     Internal(String),
@@ -74,7 +74,7 @@ impl Rejection {
             | Rejection::HashMismatch { .. }
             | Rejection::Signature(_)
             | Rejection::Decode(_)
-            | Rejection::Header { .. } => Fault::Invalid,
+            | Rejection::Header(_) => Fault::Invalid,
         }
     }
 }
@@ -92,6 +92,9 @@ pub struct Accepted {
     pub hash: [u8; 32],
     /// The block the hash was committed in (the chain's order decides who was first).
     pub commit_block: u64,
+    /// The index of the committing extrinsic inside `commit_block`: with it, `(commit_block,
+    /// commit_extrinsic_index)` orders commitments of the same block too.
+    pub commit_extrinsic_index: u32,
 }
 
 /// Where the time went (summed over peers; peers overlap, so the sums can exceed the wall time).
@@ -178,12 +181,7 @@ impl Gatherer {
         let started = Instant::now();
         let window = view.window;
         let limit = wire::max_payload_len(manifest) as u64;
-        let mut peers_in_order: Vec<u16> = Vec::with_capacity(peers.len());
-        for &uid in peers {
-            if !peers_in_order.contains(&uid) {
-                peers_in_order.push(uid);
-            }
-        }
+        let peers_in_order = first_occurrences(peers);
         let mut results: BTreeMap<u16, Result<Accepted, Rejection>> = BTreeMap::new();
         let mut stats = GatherStats::default();
         let mut todo = Vec::new();
@@ -225,19 +223,7 @@ impl Gatherer {
                 _ = &mut expired => break,
             }
         }
-        let mut accepted = Vec::new();
-        let mut rejected = BTreeMap::new();
-        for uid in peers_in_order {
-            match results.remove(&uid) {
-                Some(Ok(a)) => accepted.push(a),
-                Some(Err(r)) => {
-                    rejected.insert(uid, r);
-                }
-                None => {
-                    rejected.insert(uid, Rejection::Deadline);
-                }
-            }
-        }
+        let (accepted, rejected) = sort_out(&peers_in_order, results);
         stats.wall = started.elapsed();
         tracing::debug!(
             window,
@@ -251,6 +237,39 @@ impl Gatherer {
         }
         Gathered { window, accepted, rejected, stats }
     }
+}
+
+/// `uids` without repeats, in the order of their first occurrence.
+fn first_occurrences(uids: &[u16]) -> Vec<u16> {
+    let mut out: Vec<u16> = Vec::with_capacity(uids.len());
+    for &uid in uids {
+        if !out.contains(&uid) {
+            out.push(uid);
+        }
+    }
+    out
+}
+
+/// The accepted payloads in `order`, and why each other peer was not: a peer with no result
+/// was still being fetched at the deadline.
+fn sort_out(
+    order: &[u16],
+    mut results: BTreeMap<u16, Result<Accepted, Rejection>>,
+) -> (Vec<Accepted>, BTreeMap<u16, Rejection>) {
+    let mut accepted = Vec::new();
+    let mut rejected = BTreeMap::new();
+    for &uid in order {
+        match results.remove(&uid) {
+            Some(Ok(a)) => accepted.push(a),
+            Some(Err(r)) => {
+                rejected.insert(uid, r);
+            }
+            None => {
+                rejected.insert(uid, Rejection::Deadline);
+            }
+        }
+    }
+    (accepted, rejected)
 }
 
 /// Per-peer timings.
@@ -323,6 +342,7 @@ async fn fetch_one(
             size,
             hash: c.hash,
             commit_block: c.block,
+            commit_extrinsic_index: c.extrinsic_index,
         };
         (Ok(accepted), stats)
     })
@@ -340,19 +360,6 @@ async fn fetch_one(
 
 /// Why the payload's header does not name this netuid, window, uid and hotkey, if it does not.
 fn header_problem(p: &Payload, netuid: u16, window: u64, c: &Committed) -> Option<Rejection> {
-    let h = &p.header;
-    let bad = |field: &'static str, expected: String, found: String| Some(Rejection::Header { field, expected, found });
-    if h.netuid != netuid {
-        return bad("netuid", netuid.to_string(), h.netuid.to_string());
-    }
-    if h.window != window {
-        return bad("window", window.to_string(), h.window.to_string());
-    }
-    if h.uid != c.uid {
-        return bad("uid", c.uid.to_string(), h.uid.to_string());
-    }
-    if h.hotkey != c.hotkey.0 {
-        return bad("hotkey", c.hotkey.hex(), hex::encode(h.hotkey));
-    }
-    None
+    let expected = super::origin(netuid, window, c.uid, &c.hotkey);
+    expected.check(&super::claimed_origin(&p.header)).err().map(Rejection::Header)
 }

@@ -6,10 +6,9 @@
 //! the bytes match it, the signature verifies for the uploader's hotkey and it decodes.
 //!
 //! Modules, by job:
-//! - [`keys`]: the object names (the protocol version is in every key);
+//! - [`keys`]: the object names (the protocol crate's; the protocol version is in every key);
 //! - [`credentials`]: bucket credentials (`Raw128`), endpoints (R2 or a URL);
 //! - [`client`]: the S3 client (retries, timeouts, capped and hashed downloads, multipart);
-//! - [`local`]: a real S3 server in process on 127.0.0.1 (tests, local network);
 //! - [`commit`]: commitment fields, the put-window rule, who committed what and when;
 //! - [`publish`]: the miner's sign → put → commit;
 //! - [`gather`]: the concurrent, validated download of a window's payloads.
@@ -50,8 +49,7 @@ pub mod commit;
 pub mod credentials;
 pub mod dataset;
 pub mod gather;
-pub mod keys;
-pub mod local;
+pub use protocol::keys;
 pub mod publish;
 
 pub use client::{Bucket, Cleanup, Download, ObjectInfo, Retry, S3Options, StorageError, S3};
@@ -63,5 +61,25 @@ pub use credentials::{AccessKey, BucketCredentials, BucketKeys, CredentialsError
 pub use dataset::{DatasetError, DatasetUrl};
 pub use gather::{Accepted, Fault, GatherOptions, GatherStats, Gathered, Gatherer, Rejection};
 pub use keys::{ObjectKey, Version, PROTOCOL_VERSION};
-pub use local::{Grant, LocalS3, LocalS3Config, LocalS3Error};
 pub use publish::{sign_payload, PublishError, Published, Publisher};
+
+/// What a payload's header claims, for the protocol's one header check
+/// ([`protocol::PayloadOrigin::check`]).
+pub fn claimed_origin(h: &compression::wire::Header) -> protocol::PayloadOrigin {
+    protocol::PayloadOrigin {
+        netuid: h.netuid,
+        window: protocol::Window(h.window),
+        uid: protocol::Uid(h.uid),
+        hotkey: protocol::Hotkey(h.hotkey),
+    }
+}
+
+/// What a reader expects a payload of `uid` for `window` to claim: `hotkey` is the chain's.
+pub fn origin(netuid: u16, window: u64, uid: u16, hotkey: &chain::wallet::PublicKey) -> protocol::PayloadOrigin {
+    protocol::PayloadOrigin {
+        netuid,
+        window: protocol::Window(window),
+        uid: protocol::Uid(uid),
+        hotkey: (*hotkey).into(),
+    }
+}

@@ -18,6 +18,7 @@ use chain::client::{ChainError, Client};
 use chain::wallet::Keypair;
 use compression::signature::{self, SignatureError};
 use compression::wire;
+use protocol::{Block, Window};
 
 /// Why a publication did not happen (or did not count).
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +29,8 @@ pub enum PublishError {
         "window {window}'s put window closed at block {closed}; the chain is at {block}: not uploading a stale window"
     )]
     Stale { window: u64, block: u64, closed: u64 },
-    #[error("the payload's header says {field} {found}, the publisher expected {expected}")]
-    Header { field: &'static str, expected: String, found: String },
+    #[error("not publishing: {0}")]
+    Header(#[from] protocol::HeaderMismatch),
     #[error("the payload is not a readable gradient: {0}")]
     Payload(#[from] wire::DecodeError),
     #[error("signing the payload: {0}")]
@@ -77,15 +78,19 @@ pub struct Publisher<'a> {
 impl Publisher<'_> {
     /// Commits the bucket credentials alone (at start-up, before any window hash).
     pub async fn commit_credentials(&self) -> Result<u64, PublishError> {
-        Ok(self.chain.set_commitment(self.hotkey, self.netuid, &commitment_fields(self.credentials, None)).await?)
+        Ok(self.chain.tx().set_commitment(self.hotkey, self.netuid, &commitment_fields(self.credentials, None)).await?)
     }
 
     /// Why `window` cannot be published at `block`, if it cannot.
     fn window_problem(&self, window: u64, block: u64) -> Option<PublishError> {
-        match self.timing.judge(window, block) {
+        match self.timing.judge(Window(window), Block(block)) {
             CommitTiming::OnTime => None,
-            CommitTiming::Early { block, opens } => Some(PublishError::NotYet { window, block, opens }),
-            CommitTiming::Late { block, closed } => Some(PublishError::Stale { window, block, closed }),
+            CommitTiming::Early { block, opens } => {
+                Some(PublishError::NotYet { window, block: block.0, opens: opens.0 })
+            }
+            CommitTiming::Late { block, closed } => {
+                Some(PublishError::Stale { window, block: block.0, closed: closed.0 })
+            }
         }
     }
 
@@ -101,8 +106,10 @@ impl Publisher<'_> {
             return Err(e);
         }
         let fields = commitment_fields(self.credentials, Some((window, hash)));
-        let commit_block = self.chain.set_commitment(self.hotkey, self.netuid, &fields).await?;
-        if let CommitTiming::Late { block, closed } = self.timing.judge(window, commit_block) {
+        let commit_block = self.chain.tx().set_commitment(self.hotkey, self.netuid, &fields).await?;
+        if let CommitTiming::Late { block: Block(block), closed: Block(closed) } =
+            self.timing.judge(Window(window), Block(commit_block))
+        {
             return Err(PublishError::CommittedLate { window, block, closed });
         }
         let key = ObjectKey::gradient(window, self.uid).with_version(self.version.clone()).to_string();
@@ -119,21 +126,7 @@ impl Publisher<'_> {
             Ok(layout) => layout.header,
             Err(e) => return Some(PublishError::Payload(e)),
         };
-        let mismatch = |field: &'static str, expected: String, found: String| {
-            Some(PublishError::Header { field, expected, found })
-        };
-        if h.window != window {
-            return mismatch("window", window.to_string(), h.window.to_string());
-        }
-        if h.uid != self.uid {
-            return mismatch("uid", self.uid.to_string(), h.uid.to_string());
-        }
-        if h.netuid != self.netuid {
-            return mismatch("netuid", self.netuid.to_string(), h.netuid.to_string());
-        }
-        if h.hotkey != self.hotkey.public().0 {
-            return mismatch("hotkey", self.hotkey.public().hex(), hex::encode(h.hotkey));
-        }
-        None
+        let expected = super::origin(self.netuid, window, self.uid, &self.hotkey.public());
+        expected.check(&super::claimed_origin(&h)).err().map(PublishError::Header)
     }
 }

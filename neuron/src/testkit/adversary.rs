@@ -1,5 +1,6 @@
 //! Dishonest miners for the local network and the end-to-end tests: each breaks one rule the
-//! validator must catch (PROTOCOL.md §4, §6.5). A miner becomes one with `miner.adversary`.
+//! validator must catch (PROTOCOL.md §4, §6.5). `neuron adversary --kind K` runs one
+//! ([`crate::testkit::miner`]).
 
 use anyhow::{Context, Result};
 use compression::signature;
@@ -43,6 +44,14 @@ impl Adversary {
         }
     }
 
+    pub const ALL: [Adversary; 7] =
+        [Self::Noise, Self::Scaled, Self::Stale, Self::Copycat, Self::Late, Self::Malformed, Self::Freeloader];
+
+    /// The kind named `name` (as [`Adversary::name`] writes it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
     /// The uid whose sample pool this miner trains on.
     pub fn training_uid(self, uid: u16) -> u16 {
         match self {
@@ -71,7 +80,7 @@ pub async fn publish_raw(node: &Node, window: u64, object: Vec<u8>) -> Result<u6
     let hash = signature::content_hash(&object);
     node.bucket.put(&node.key(ObjectKey::gradient(window, node.uid)), object.into()).await?;
     let fields = commitment_fields(&node.credentials, Some((window, hash)));
-    Ok(node.chain.set_commitment(&node.hotkey, node.netuid, &fields).await?)
+    Ok(node.chain.tx().set_commitment(&node.hotkey, node.netuid, &fields).await?)
 }
 
 /// Signs an encoded payload with the node's hotkey.

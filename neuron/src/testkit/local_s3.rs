@@ -18,7 +18,7 @@
 //! from inside another tokio runtime. Dropping the handle stops it: the listening socket is closed
 //! before `stop` returns, and open connections are dropped.
 
-use super::credentials::{AccessKey, BucketKeys};
+use crate::storage::credentials::{AccessKey, BucketKeys};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::SimpleAuth;
 use s3s::path::S3Path;

@@ -16,9 +16,10 @@ use chain::devnet::{Devnet, DevnetConfig};
 use chain::wallet::{Keypair, Wallet};
 use serde::{Deserialize, Serialize};
 
-use crate::adversary::Adversary;
 use crate::config::NodeConfig;
-use crate::storage::{BucketKeys, LocalS3, LocalS3Config};
+use crate::storage::BucketKeys;
+use crate::testkit::adversary::Adversary;
+use crate::testkit::local_s3::{LocalS3, LocalS3Config};
 
 /// How big and how long.
 #[derive(Clone, Debug)]
@@ -26,7 +27,7 @@ pub struct LocalnetOptions {
     pub miners: usize,
     pub validators: usize,
     pub windows: u64,
-    pub model: String,
+    pub model: model::Preset,
     pub adversaries: Vec<Adversary>,
     pub keep: bool,
     pub out: PathBuf,
@@ -40,12 +41,53 @@ pub struct LocalnetOptions {
     pub binary: PathBuf,
 }
 
+/// What a node of the local network does; `miner`, `validator` or `adversary:<kind>` in text
+/// (`nodes.json`, the summary).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum Role {
+    Validator,
+    Miner,
+    Adversary(Adversary),
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Validator => f.write_str("validator"),
+            Self::Miner => f.write_str("miner"),
+            Self::Adversary(a) => write!(f, "adversary:{}", a.name()),
+        }
+    }
+}
+
+impl From<Role> for String {
+    fn from(r: Role) -> Self {
+        r.to_string()
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "validator" => Ok(Self::Validator),
+            "miner" => Ok(Self::Miner),
+            other => other
+                .strip_prefix("adversary:")
+                .and_then(Adversary::from_name)
+                .map(Self::Adversary)
+                .ok_or_else(|| format!("unknown role `{other}`")),
+        }
+    }
+}
+
 /// One process of the local network.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub name: String,
-    /// `miner`, `validator` or `adversary:<kind>`.
-    pub role: String,
+    pub role: Role,
     pub uid: u16,
     pub hotkey: String,
     pub config: PathBuf,
@@ -77,6 +119,55 @@ fn write_wallet(root: &Path, name: &str) -> Result<(Keypair, Keypair)> {
     Ok((coldkey, hotkey))
 }
 
+/// Each node's name and role: validators, then honest miners, then one miner per adversary.
+fn roles(options: &LocalnetOptions) -> Vec<(String, Role)> {
+    (0..options.validators)
+        .map(|i| (format!("validator{i}"), Role::Validator))
+        .chain((0..options.miners).map(|i| (format!("miner{i}"), Role::Miner)))
+        .chain(
+            options
+                .adversaries
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("adversary{i}-{}", a.name()), Role::Adversary(*a))),
+        )
+        .collect()
+}
+
+/// The S3 server over an emptied `root`, with one bucket per node.
+fn start_s3(root: &Path, keys: &[BucketKeys]) -> Result<LocalS3> {
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::create_dir_all(root)?;
+    let mut s3_config = LocalS3Config::new(root);
+    for k in keys {
+        s3_config = s3_config.with_bucket(k);
+    }
+    let s3 = LocalS3::start(s3_config).context("starting the local S3 server")?;
+    tracing::info!(endpoint = s3.endpoint(), "local S3 up");
+    Ok(s3)
+}
+
+/// Creates the subnet with the owner's wallet: a window-long tempo, no weights rate limit,
+/// commit-reveal off. Returns the netuid and the owner's uid.
+async fn create_subnet(client: &Client, alice: &Keypair, wallets: &Path, blocks_per_window: u64) -> Result<(u16, u16)> {
+    let (owner_cold, owner_hot) = write_wallet(wallets, "owner")?;
+    client.tx().transfer(alice, &owner_cold.public(), 10_000 * TAO).await?;
+    let netuid = client.tx().register_network(&owner_cold, &owner_hot.public()).await?;
+    client.tx().start_call(&owner_cold, netuid).await?;
+    for call in [
+        AdminCall::WeightsSetRateLimit { netuid, blocks: 0 },
+        AdminCall::CommitRevealEnabled { netuid, enabled: false },
+        AdminCall::Tempo { netuid, tempo: blocks_per_window as u16 },
+        AdminCall::ActivityCutoff { netuid, blocks: 5000 },
+    ] {
+        client.tx().sudo(call, alice).await?;
+    }
+    let owner_uid =
+        client.at_finalized().await?.uid_of(netuid, &owner_hot.public()).await?.context("owner is registered")?;
+    tracing::info!(netuid, owner_uid, "subnet created");
+    Ok((netuid, owner_uid))
+}
+
 impl Localnet {
     /// Starts the chain and the S3 server, creates and funds wallets, creates the subnet,
     /// registers and stakes the neurons, prepares data and writes each node's configuration.
@@ -91,46 +182,15 @@ impl Localnet {
         tracing::info!(url = chain.ws_url(), "dev chain up");
 
         // Buckets: one per node, each with its own write and read key.
-        let roles: Vec<(String, String)> = (0..options.validators)
-            .map(|i| (format!("validator{i}"), "validator".to_string()))
-            .chain((0..options.miners).map(|i| (format!("miner{i}"), "miner".to_string())))
-            .chain(
-                options
-                    .adversaries
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| (format!("adversary{i}-{}", a.name()), format!("adversary:{}", a.name()))),
-            )
-            .collect();
+        let roles = roles(&options);
         let keys: Vec<BucketKeys> = roles.iter().map(|_| BucketKeys::generate()).collect();
-        let s3_root = out.join("s3");
-        let _ = std::fs::remove_dir_all(&s3_root);
-        std::fs::create_dir_all(&s3_root)?;
-        let mut s3_config = LocalS3Config::new(&s3_root);
-        for k in &keys {
-            s3_config = s3_config.with_bucket(k);
-        }
-        let s3 = LocalS3::start(s3_config).context("starting the local S3 server")?;
-        tracing::info!(endpoint = s3.endpoint(), "local S3 up");
+        let s3 = start_s3(&out.join("s3"), &keys)?;
 
         let client = Client::connect(&chain.ws_url()).await?;
         let alice = Keypair::from_uri("//Alice")?;
-        client.sudo(AdminCall::AdminFreezeWindow(0), &alice).await?;
-        client.sudo(AdminCall::NetworkRateLimit(0), &alice).await?;
-        let (owner_cold, owner_hot) = write_wallet(&wallets, "owner")?;
-        client.transfer(&alice, &owner_cold.public(), 10_000 * TAO).await?;
-        let netuid = client.register_network(&owner_cold, &owner_hot.public()).await?;
-        client.start_call(&owner_cold, netuid).await?;
-        for call in [
-            AdminCall::WeightsSetRateLimit { netuid, blocks: 0 },
-            AdminCall::CommitRevealEnabled { netuid, enabled: false },
-            AdminCall::Tempo { netuid, tempo: options.blocks_per_window as u16 },
-            AdminCall::ActivityCutoff { netuid, blocks: 5000 },
-        ] {
-            client.sudo(call, &alice).await?;
-        }
-        let owner_uid = client.uid_of(netuid, &owner_hot.public()).await?.context("owner is registered")?;
-        tracing::info!(netuid, owner_uid, "subnet created");
+        client.tx().sudo(AdminCall::AdminFreezeWindow(0), &alice).await?;
+        client.tx().sudo(AdminCall::NetworkRateLimit(0), &alice).await?;
+        let (netuid, owner_uid) = create_subnet(&client, &alice, &wallets, options.blocks_per_window).await?;
 
         let data = out.join("data");
         if !data.join(model::data::shards::MANIFEST).exists() {
@@ -140,10 +200,10 @@ impl Localnet {
         let mut nodes = Vec::with_capacity(roles.len());
         for ((name, role), bucket) in roles.iter().zip(&keys) {
             let (cold, hot) = write_wallet(&wallets, name)?;
-            client.transfer(&alice, &cold.public(), 1_000 * TAO).await?;
-            let uid = client.burned_register(&cold, netuid, &hot.public()).await?;
-            if role == "validator" {
-                client.add_stake(&cold, &hot.public(), netuid, 500 * TAO).await?;
+            client.tx().transfer(&alice, &cold.public(), 1_000 * TAO).await?;
+            let uid = client.tx().burned_register(&cold, netuid, &hot.public()).await?;
+            if *role == Role::Validator {
+                client.tx().add_stake(&cold, &hot.public(), netuid, 500 * TAO).await?;
             }
             let dir = out.join("nodes").join(name);
             let _ = std::fs::remove_dir_all(&dir);
@@ -162,10 +222,10 @@ impl Localnet {
             );
             let config_path = dir.join("config.toml");
             std::fs::write(&config_path, config.to_toml())?;
-            tracing::info!(name, role, uid, "registered");
+            tracing::info!(name, %role, uid, "registered");
             nodes.push(NodeInfo {
                 name: name.clone(),
-                role: role.clone(),
+                role: *role,
                 uid,
                 hotkey: hot.ss58(),
                 config: config_path,
@@ -191,11 +251,12 @@ impl Localnet {
     fn spawn(&self, n: &NodeInfo) -> Result<Child> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&n.log)?;
         let mut cmd = Command::new(&self.options.binary);
-        let sub = if n.role == "validator" { "validator" } else { "miner" };
-        cmd.arg(sub).arg("--config").arg(&n.config);
-        if let Some(kind) = n.role.strip_prefix("adversary:") {
-            cmd.arg("--set").arg(format!("miner.adversary={kind:?}"));
-        }
+        match n.role {
+            Role::Validator => cmd.arg("validator"),
+            Role::Miner => cmd.arg("miner"),
+            Role::Adversary(kind) => cmd.arg("adversary").arg("--kind").arg(kind.name()),
+        };
+        cmd.arg("--config").arg(&n.config);
         cmd.env("OMP_NUM_THREADS", "1")
             .env("RUST_LOG", std::env::var("NEURON_NODE_LOG").unwrap_or_else(|_| "info".into()))
             .stdin(Stdio::null())
@@ -304,9 +365,9 @@ fn node_config(
     c.protocol.checkpoint_frequency = 5;
     // Every window of the run stays in the buckets for the final audit.
     c.protocol.keep_windows = c.protocol.keep_windows.max(o.windows + 4);
-    c.model.preset = o.model.clone();
+    c.model.preset = o.model;
     c.model.data = data.to_path_buf();
-    c.model.device = "cpu".into();
+    c.model.device = crate::config::DeviceChoice::Cpu;
     c.model.state_dir = dir.join("state");
     c.train.inner_steps = o.inner_steps;
     c.train.batch_size = o.batch_size;
