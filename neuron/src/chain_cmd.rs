@@ -212,6 +212,7 @@ pub fn run(args: ChainArgs) -> anyhow::Result<()> {
     rt.block_on(run_async(args))
 }
 
+/// One arm per subcommand, each a few lines (the longer ones are functions of their own).
 async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
     let target = args.chain_url.clone().unwrap_or_else(|| args.network.clone());
     let json = args.json;
@@ -227,30 +228,7 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
             });
         }
         ChainCommand::Stake(cmd) => {
-            let (netuid, amount, wallet, add) = match cmd {
-                StakeCommand::Add { netuid, amount, wallet } => (netuid, amount, wallet, true),
-                StakeCommand::Remove { netuid, amount, wallet } => (netuid, amount, wallet, false),
-            };
-            let rao = client::parse_tao(&amount)?;
-            let w = wallet.wallet()?;
-            let hotkey = w.hotkey_public()?;
-            let coldkey = w.coldkey(&wallet.password())?;
-            let change = if add {
-                client.tx().add_stake(&coldkey, &hotkey, netuid, rao).await?
-            } else {
-                client.tx().remove_stake(&coldkey, &hotkey, netuid, rao).await?
-            };
-            let stake = client.at_finalized().await?.stake_of(&hotkey, netuid).await?;
-            let v = serde_json::json!({"netuid": netuid, "hotkey": hotkey.ss58(), "change": change, "stake": stake});
-            print(json, v, || {
-                format!(
-                    "{} {} TAO / {} alpha; {hotkey} now has {} alpha on subnet {netuid}",
-                    if add { "staked" } else { "unstaked" },
-                    client::format_tao(change.tao),
-                    client::format_tao(change.alpha),
-                    client::format_tao(stake)
-                )
-            });
+            stake(&client, cmd, json).await?;
         }
         ChainCommand::Commit { netuid, fields, wallet } => {
             let fields = fields.iter().map(|f| parse_field(f)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -261,36 +239,7 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
             });
         }
         ChainCommand::Commitments { netuid, block } => {
-            // Commitments and the uids they belong to, at one block.
-            let at = chain_at(&client, block).await?;
-            let list = at.commitments(netuid).await?;
-            let mg = at.metagraph(netuid).await.ok();
-            let uid = |k: &PublicKey| mg.as_ref().and_then(|m| m.uid_of(k));
-            if json {
-                let rows: Vec<serde_json::Value> = list
-                    .iter()
-                    .map(|c| {
-                        let mut v = serde_json::to_value(c).unwrap_or_default();
-                        v["uid"] = serde_json::json!(uid(&c.hotkey));
-                        v
-                    })
-                    .collect();
-                println!("{}", serde_json::Value::Array(rows));
-            } else if list.is_empty() {
-                println!("no commitments on subnet {netuid} at block {}", at.block());
-            } else {
-                for c in &list {
-                    let u = uid(&c.hotkey).map(|u| u.to_string()).unwrap_or_else(|| "-".into());
-                    let index = match c.extrinsic_index {
-                        client::Commitment::UNKNOWN_EXTRINSIC => "?".to_string(),
-                        i => i.to_string(),
-                    };
-                    println!("uid {u} {} block {} extrinsic {index}", c.hotkey, c.block);
-                    for f in &c.fields {
-                        println!("  {}", serde_json::to_string(f)?);
-                    }
-                }
-            }
+            show_commitments(&client, netuid, block, json).await?;
         }
         ChainCommand::Weights { netuid, uids, weights, version_key, reveal_timeout, wallet } => {
             let uids = client::weights::parse_u16_list(&uids)?;
@@ -311,46 +260,10 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
             });
         }
         ChainCommand::Metagraph { netuid, storage, block } => {
-            let at = chain_at(&client, block).await?;
-            let mg = if storage { at.metagraph_from_storage(netuid).await? } else { at.metagraph(netuid).await? };
-            if json {
-                println!("{}", serde_json::to_string(&mg)?);
-            } else {
-                println!("subnet {netuid} at block {}: {} neurons", mg.block, mg.n());
-                println!(
-                    "{:>4}  {:<48}  {:>16}  {:>3}  {:>10}  {:>6}  {:>6}",
-                    "uid", "hotkey", "stake", "vp", "updated", "incent", "divs"
-                );
-                for n in &mg.neurons {
-                    println!(
-                        "{:>4}  {:<48}  {:>16}  {:>3}  {:>10}  {:>6}  {:>6}",
-                        n.uid,
-                        n.hotkey.ss58(),
-                        client::format_tao(n.stake),
-                        if n.validator_permit { "yes" } else { "no" },
-                        n.last_update,
-                        n.incentive,
-                        n.dividends
-                    );
-                }
-            }
+            show_metagraph(&client, netuid, storage, block, json).await?;
         }
         ChainCommand::CreateSubnet { dev, wallet } => {
-            let w = wallet.wallet()?;
-            let hotkey = w.hotkey_public()?;
-            let coldkey = w.coldkey(&wallet.password())?;
-            if dev {
-                client.tx().sudo(AdminCall::AdminFreezeWindow(0), &coldkey).await?;
-                client.tx().sudo(AdminCall::NetworkRateLimit(0), &coldkey).await?;
-            }
-            let netuid = client.tx().register_network(&coldkey, &hotkey).await?;
-            client.tx().start_call(&coldkey, netuid).await?;
-            if dev {
-                client.tx().sudo(AdminCall::WeightsSetRateLimit { netuid, blocks: 0 }, &coldkey).await?;
-            }
-            print(json, serde_json::json!({"netuid": netuid, "owner_hotkey": hotkey.ss58()}), || {
-                format!("created and started subnet {netuid}; owner hotkey {hotkey} is uid 0")
-            });
+            create_subnet(&client, dev, wallet, json).await?;
         }
         ChainCommand::Sudo { param, value, netuid, owner, wallet } => {
             let call = AdminCall::parse(&param, netuid, &value)?;
@@ -389,6 +302,124 @@ async fn run_async(args: ChainArgs) -> anyhow::Result<()> {
             });
         }
     }
+    Ok(())
+}
+
+/// `chain stake add|remove`.
+async fn stake(client: &Client, cmd: StakeCommand, json: bool) -> anyhow::Result<()> {
+    let (netuid, amount, wallet, add) = match cmd {
+        StakeCommand::Add { netuid, amount, wallet } => (netuid, amount, wallet, true),
+        StakeCommand::Remove { netuid, amount, wallet } => (netuid, amount, wallet, false),
+    };
+    let rao = client::parse_tao(&amount)?;
+    let w = wallet.wallet()?;
+    let hotkey = w.hotkey_public()?;
+    let coldkey = w.coldkey(&wallet.password())?;
+    let change = if add {
+        client.tx().add_stake(&coldkey, &hotkey, netuid, rao).await?
+    } else {
+        client.tx().remove_stake(&coldkey, &hotkey, netuid, rao).await?
+    };
+    let stake = client.at_finalized().await?.stake_of(&hotkey, netuid).await?;
+    let v = serde_json::json!({"netuid": netuid, "hotkey": hotkey.ss58(), "change": change, "stake": stake});
+    print(json, v, || {
+        format!(
+            "{} {} TAO / {} alpha; {hotkey} now has {} alpha on subnet {netuid}",
+            if add { "staked" } else { "unstaked" },
+            client::format_tao(change.tao),
+            client::format_tao(change.alpha),
+            client::format_tao(stake)
+        )
+    });
+    Ok(())
+}
+
+/// `chain commitments`: commitments and the uids they belong to, at one block.
+async fn show_commitments(client: &Client, netuid: u16, block: Option<u64>, json: bool) -> anyhow::Result<()> {
+    // Commitments and the uids they belong to, at one block.
+    let at = chain_at(client, block).await?;
+    let list = at.commitments(netuid).await?;
+    let mg = at.metagraph(netuid).await.ok();
+    let uid = |k: &PublicKey| mg.as_ref().and_then(|m| m.uid_of(k));
+    if json {
+        let rows: Vec<serde_json::Value> = list
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::to_value(c).unwrap_or_default();
+                v["uid"] = serde_json::json!(uid(&c.hotkey));
+                v
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+    } else if list.is_empty() {
+        println!("no commitments on subnet {netuid} at block {}", at.block());
+    } else {
+        for c in &list {
+            let u = uid(&c.hotkey).map(|u| u.to_string()).unwrap_or_else(|| "-".into());
+            let index = match c.extrinsic_index {
+                client::Commitment::UNKNOWN_EXTRINSIC => "?".to_string(),
+                i => i.to_string(),
+            };
+            println!("uid {u} {} block {} extrinsic {index}", c.hotkey, c.block);
+            for f in &c.fields {
+                println!("  {}", serde_json::to_string(f)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `chain metagraph`, from the runtime API or (`--storage`) storage, at one block.
+async fn show_metagraph(
+    client: &Client,
+    netuid: u16,
+    storage: bool,
+    block: Option<u64>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let at = chain_at(client, block).await?;
+    let mg = if storage { at.metagraph_from_storage(netuid).await? } else { at.metagraph(netuid).await? };
+    if json {
+        println!("{}", serde_json::to_string(&mg)?);
+    } else {
+        println!("subnet {netuid} at block {}: {} neurons", mg.block, mg.n());
+        println!(
+            "{:>4}  {:<48}  {:>16}  {:>3}  {:>10}  {:>6}  {:>6}",
+            "uid", "hotkey", "stake", "vp", "updated", "incent", "divs"
+        );
+        for n in &mg.neurons {
+            println!(
+                "{:>4}  {:<48}  {:>16}  {:>3}  {:>10}  {:>6}  {:>6}",
+                n.uid,
+                n.hotkey.ss58(),
+                client::format_tao(n.stake),
+                if n.validator_permit { "yes" } else { "no" },
+                n.last_update,
+                n.incentive,
+                n.dividends
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `chain create-subnet`; `--dev` lifts the dev chain's rate limits first.
+async fn create_subnet(client: &Client, dev: bool, wallet: WalletArgs, json: bool) -> anyhow::Result<()> {
+    let w = wallet.wallet()?;
+    let hotkey = w.hotkey_public()?;
+    let coldkey = w.coldkey(&wallet.password())?;
+    if dev {
+        client.tx().sudo(AdminCall::AdminFreezeWindow(0), &coldkey).await?;
+        client.tx().sudo(AdminCall::NetworkRateLimit(0), &coldkey).await?;
+    }
+    let netuid = client.tx().register_network(&coldkey, &hotkey).await?;
+    client.tx().start_call(&coldkey, netuid).await?;
+    if dev {
+        client.tx().sudo(AdminCall::WeightsSetRateLimit { netuid, blocks: 0 }, &coldkey).await?;
+    }
+    print(json, serde_json::json!({"netuid": netuid, "owner_hotkey": hotkey.ss58()}), || {
+        format!("created and started subnet {netuid}; owner hotkey {hotkey} is uid 0")
+    });
     Ok(())
 }
 

@@ -84,86 +84,9 @@ pub enum WalletCommand {
 pub fn run(cmd: WalletCommand) -> anyhow::Result<()> {
     match cmd {
         WalletCommand::New { wallet, words, no_password, coldkey_uri, hotkey_uri, overwrite, json } => {
-            let w = wallet.wallet()?;
-            let mut created = Vec::new();
-            let mut phrases = Vec::new();
-            let make = |uri: &Option<String>| -> anyhow::Result<Keypair> {
-                Ok(match uri {
-                    Some(u) => Keypair::from_uri(u)?,
-                    None => Keypair::generate(words)?,
-                })
-            };
-            if overwrite || !w.coldkey_path().exists() && !w.coldkeypub_path().exists() {
-                let key = make(&coldkey_uri)?;
-                let password =
-                    if no_password { None } else { Some(wallet.password().new_password(&w.coldkey_path())?) };
-                w.write_coldkey(&key, password.as_ref().map(|p| p.as_str()), overwrite)
-                    .with_context(|| format!("writing the coldkey of wallet {}", w.name))?;
-                created.push("coldkey");
-                if let Some(p) = key.phrase() {
-                    phrases.push(("coldkey", p.to_string()));
-                }
-            }
-            if overwrite || !w.hotkey_path().exists() {
-                let key = make(&hotkey_uri)?;
-                w.write_hotkey(&key, None, overwrite)
-                    .with_context(|| format!("writing hotkey {} of wallet {}", w.hotkey, w.name))?;
-                created.push("hotkey");
-                if let Some(p) = key.phrase() {
-                    phrases.push(("hotkey", p.to_string()));
-                }
-            }
-            if created.is_empty() {
-                bail!(WalletError::Exists(w.hotkey_path()));
-            }
-            let coldkey = w.coldkey_public()?.ss58();
-            let hotkey = w.hotkey_public()?.ss58();
-            if json {
-                let out = serde_json::json!({
-                    "name": w.name, "hotkey_name": w.hotkey, "path": w.dir(),
-                    "coldkey": coldkey, "hotkey": hotkey, "created": created,
-                });
-                println!("{out}");
-            } else {
-                println!("wallet {} at {}", w.name, w.dir().display());
-                println!("  coldkey {coldkey}");
-                println!("  hotkey  {hotkey} ({})", w.hotkey);
-                for (which, phrase) in phrases {
-                    eprintln!("{which} recovery phrase (write it down; anyone holding it owns the key):\n  {phrase}");
-                }
-            }
-            Ok(())
+            create(wallet, words, no_password, (coldkey_uri, hotkey_uri), overwrite, json)
         }
-        WalletCommand::List { path, json } => {
-            let root = path.map(Ok).unwrap_or_else(|| -> anyhow::Result<PathBuf> {
-                Ok(Wallet::resolve(Some(wallet::DEFAULT_NAME), None, None)?.path)
-            })?;
-            let list = wallet::list_wallets(&root)?;
-            if json {
-                println!("{}", serde_json::to_string(&list)?);
-            } else if list.is_empty() {
-                println!("no wallets under {}", wallet::expand_home(&root).display());
-            } else {
-                for w in list {
-                    let enc = |e: Option<wallet::Encryption>| match e {
-                        Some(wallet::Encryption::None) => "plain",
-                        Some(wallet::Encryption::Nacl) => "encrypted",
-                        Some(_) => "legacy-encrypted",
-                        None => "public only",
-                    };
-                    println!(
-                        "{}  coldkey {} ({})",
-                        w.name,
-                        w.coldkey.ss58.as_deref().unwrap_or("?"),
-                        enc(w.coldkey.encryption)
-                    );
-                    for h in w.hotkeys {
-                        println!("  {}  {} ({})", h.name, h.ss58.as_deref().unwrap_or("?"), enc(h.encryption));
-                    }
-                }
-            }
-            Ok(())
-        }
+        WalletCommand::List { path, json } => list(path, json),
         WalletCommand::Show { wallet, json } => {
             let w = wallet.wallet()?;
             let info = w.info();
@@ -182,4 +105,95 @@ pub fn run(cmd: WalletCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `wallet new`: creates the coldkey and hotkey that do not exist yet (or all, with `--overwrite`).
+fn create(
+    wallet: WalletArgs,
+    words: usize,
+    no_password: bool,
+    (coldkey_uri, hotkey_uri): (Option<String>, Option<String>),
+    overwrite: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let w = wallet.wallet()?;
+    let mut created = Vec::new();
+    let mut phrases = Vec::new();
+    let make = |uri: &Option<String>| -> anyhow::Result<Keypair> {
+        Ok(match uri {
+            Some(u) => Keypair::from_uri(u)?,
+            None => Keypair::generate(words)?,
+        })
+    };
+    if overwrite || !w.coldkey_path().exists() && !w.coldkeypub_path().exists() {
+        let key = make(&coldkey_uri)?;
+        let password = if no_password { None } else { Some(wallet.password().new_password(&w.coldkey_path())?) };
+        w.write_coldkey(&key, password.as_ref().map(|p| p.as_str()), overwrite)
+            .with_context(|| format!("writing the coldkey of wallet {}", w.name))?;
+        created.push("coldkey");
+        if let Some(p) = key.phrase() {
+            phrases.push(("coldkey", p.to_string()));
+        }
+    }
+    if overwrite || !w.hotkey_path().exists() {
+        let key = make(&hotkey_uri)?;
+        w.write_hotkey(&key, None, overwrite)
+            .with_context(|| format!("writing hotkey {} of wallet {}", w.hotkey, w.name))?;
+        created.push("hotkey");
+        if let Some(p) = key.phrase() {
+            phrases.push(("hotkey", p.to_string()));
+        }
+    }
+    if created.is_empty() {
+        bail!(WalletError::Exists(w.hotkey_path()));
+    }
+    let coldkey = w.coldkey_public()?.ss58();
+    let hotkey = w.hotkey_public()?.ss58();
+    if json {
+        let out = serde_json::json!({
+            "name": w.name, "hotkey_name": w.hotkey, "path": w.dir(),
+            "coldkey": coldkey, "hotkey": hotkey, "created": created,
+        });
+        println!("{out}");
+    } else {
+        println!("wallet {} at {}", w.name, w.dir().display());
+        println!("  coldkey {coldkey}");
+        println!("  hotkey  {hotkey} ({})", w.hotkey);
+        for (which, phrase) in phrases {
+            eprintln!("{which} recovery phrase (write it down; anyone holding it owns the key):\n  {phrase}");
+        }
+    }
+    Ok(())
+}
+
+/// `wallet list`: every wallet under `path` (the default folder without it).
+fn list(path: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let root = path.map(Ok).unwrap_or_else(|| -> anyhow::Result<PathBuf> {
+        Ok(Wallet::resolve(Some(wallet::DEFAULT_NAME), None, None)?.path)
+    })?;
+    let list = wallet::list_wallets(&root)?;
+    if json {
+        println!("{}", serde_json::to_string(&list)?);
+    } else if list.is_empty() {
+        println!("no wallets under {}", wallet::expand_home(&root).display());
+    } else {
+        for w in list {
+            let enc = |e: Option<wallet::Encryption>| match e {
+                Some(wallet::Encryption::None) => "plain",
+                Some(wallet::Encryption::Nacl) => "encrypted",
+                Some(_) => "legacy-encrypted",
+                None => "public only",
+            };
+            println!(
+                "{}  coldkey {} ({})",
+                w.name,
+                w.coldkey.ss58.as_deref().unwrap_or("?"),
+                enc(w.coldkey.encryption)
+            );
+            for h in w.hotkeys {
+                println!("  {}  {} ({})", h.name, h.ss58.as_deref().unwrap_or("?"), enc(h.encryption));
+            }
+        }
+    }
+    Ok(())
 }

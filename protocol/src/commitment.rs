@@ -8,6 +8,7 @@
 //! counts only if the commitment naming `w` was included in its put window
 //! ([`crate::WindowTiming::judge`]).
 
+use crate::clock::{CommitTiming, WindowTiming};
 use crate::ids::{Block, Hash32, Window};
 
 /// Length of the window field.
@@ -47,6 +48,71 @@ pub struct ChainPosition {
     pub extrinsic_index: u32,
 }
 
+/// A peer's latest window commitment: the field, and where on chain it was set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCommitAt {
+    pub field: WindowHash,
+    pub position: ChainPosition,
+}
+
+/// Why a peer has no usable commitment for a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutWindowProblem<E> {
+    /// Its commitment could not be parsed (`E`: the node's reason).
+    Unusable(E),
+    /// No commitment names the window; `latest` is the window its latest one names.
+    NotCommitted {
+        window: Window,
+        latest: Option<Window>,
+    },
+    Early {
+        window: Window,
+        block: Block,
+        opens: Block,
+    },
+    Late {
+        window: Window,
+        block: Block,
+        closed: Block,
+    },
+}
+
+/// The put-window judgement of one peer for `window` (PROTOCOL.md §4).
+///
+/// `at_close` is the peer's latest window commitment in the chain state at the end of the put
+/// window (`None` if the uid then held another hotkey: its commitments say nothing about this
+/// one's window), `head` the same now. A later `set_commitment` overwrites the field, so only the
+/// state at the close can prove an on-time commitment; the head only explains a rejection
+/// (late, or never). An unusable or missing commitment is `Err(E)` / `Ok(None)`.
+pub fn judge_put_window<E: Clone>(
+    window: Window,
+    timing: &WindowTiming,
+    at_close: Option<Result<Option<WindowCommitAt>, E>>,
+    head: Result<Option<WindowCommitAt>, E>,
+) -> Result<WindowCommitAt, PutWindowProblem<E>> {
+    let judged = |state: Result<Option<WindowCommitAt>, E>| -> Result<WindowCommitAt, PutWindowProblem<E>> {
+        let latest = state.map_err(PutWindowProblem::Unusable)?;
+        let c = latest
+            .filter(|c| c.field.window == window)
+            .ok_or(PutWindowProblem::NotCommitted { window, latest: latest.map(|c| c.field.window) })?;
+        match timing.judge(window, c.position.block) {
+            CommitTiming::OnTime => Ok(c),
+            CommitTiming::Early { block, opens } => Err(PutWindowProblem::Early { window, block, opens }),
+            CommitTiming::Late { block, closed } => Err(PutWindowProblem::Late { window, block, closed }),
+        }
+    };
+    match at_close.map(judged) {
+        Some(Ok(c)) => Ok(c),
+        Some(Err(e @ PutWindowProblem::Early { .. })) => Err(e),
+        // Not there in time: say why from the head.
+        _ => match judged(head) {
+            // On time at the head but not at the close: the uid's hotkey changed in between.
+            Ok(_) => Err(PutWindowProblem::NotCommitted { window, latest: None }),
+            Err(e) => Err(e),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +124,42 @@ mod tests {
         assert_eq!(&w.to_bytes()[..8], &77u64.to_le_bytes());
         assert_eq!(WindowHash::parse(&[0; 39]), None);
         assert_eq!(WindowHash::parse(&[0; 41]), None);
+    }
+
+    const T: WindowTiming = WindowTiming { blocks_per_window: 10, put_blocks: 3 };
+
+    fn at(window: u64, block: u64) -> Option<WindowCommitAt> {
+        let field = WindowHash { window: Window(window), hash: Hash32([window as u8; 32]) };
+        Some(WindowCommitAt { field, position: ChainPosition { block: Block(block), extrinsic_index: 1 } })
+    }
+
+    #[test]
+    fn the_put_window_is_judged_at_its_close_and_explained_from_the_head() {
+        type P = PutWindowProblem<&'static str>;
+        let w = Window(4);
+        let judge = |close, head| judge_put_window(w, &T, close, head);
+        // On time at the close, whatever the head says since.
+        assert_eq!(judge(Some(Ok(at(4, 51))), Ok(at(5, 61))), Ok(at(4, 51).unwrap()));
+        assert_eq!(judge(Some(Ok(at(4, 53))), Err("garbage")), Ok(at(4, 53).unwrap()));
+        // Early at the close.
+        assert_eq!(
+            judge(Some(Ok(at(4, 49))), Ok(at(4, 49))),
+            Err(P::Early { window: w, block: Block(49), opens: Block(50) })
+        );
+        // Late: not at the close, at the head.
+        assert_eq!(
+            judge(Some(Ok(at(3, 40))), Ok(at(4, 60))),
+            Err(P::Late { window: w, block: Block(60), closed: Block(53) })
+        );
+        // Never: the latest names another window, or there is none, or it is unusable.
+        assert_eq!(
+            judge(Some(Ok(at(3, 40))), Ok(at(3, 40))),
+            Err(P::NotCommitted { window: w, latest: Some(Window(3)) })
+        );
+        assert_eq!(judge(None, Ok(None)), Err(P::NotCommitted { window: w, latest: None }));
+        assert_eq!(judge(Some(Err("bad")), Err("bad")), Err(P::Unusable("bad")));
+        // On time only at the head (the uid held another hotkey at the close): not committed.
+        assert_eq!(judge(None, Ok(at(4, 52))), Err(P::NotCommitted { window: w, latest: None }));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use chain::client::{ChainError, Client, Commitment, Field, Metagraph};
 use chain::wallet::PublicKey;
 use std::collections::BTreeMap;
 
-use protocol::commitment::WindowHash;
+use protocol::commitment::{judge_put_window, ChainPosition, PutWindowProblem, WindowCommitAt, WindowHash};
 use protocol::{Block, Hash32, Window};
 pub use protocol::{CommitTiming, WindowTiming};
 
@@ -39,6 +39,16 @@ pub struct WindowCommit {
     /// The index of the extrinsic that set it inside `block` ([`Commitment::extrinsic_index`]):
     /// `(block, extrinsic_index)` is the chain's order of commitments.
     pub extrinsic_index: u32,
+}
+
+impl WindowCommit {
+    /// The protocol's view of it.
+    pub fn at(&self) -> WindowCommitAt {
+        WindowCommitAt {
+            field: WindowHash { window: Window(self.window), hash: Hash32(self.hash) },
+            position: ChainPosition { block: Block(self.block), extrinsic_index: self.extrinsic_index },
+        }
+    }
 }
 
 /// A parsed covenant-rs commitment.
@@ -169,6 +179,23 @@ pub enum CommitProblem {
     Late { window: u64, block: u64, closed: u64 },
 }
 
+impl From<PutWindowProblem<CommitmentError>> for CommitProblem {
+    fn from(p: PutWindowProblem<CommitmentError>) -> Self {
+        match p {
+            PutWindowProblem::Unusable(e) => Self::Commitment(e),
+            PutWindowProblem::NotCommitted { window, latest } => {
+                Self::NotCommitted { window: window.0, latest: latest.map(|w| w.0) }
+            }
+            PutWindowProblem::Early { window, block, opens } => {
+                Self::Early { window: window.0, block: block.0, opens: opens.0 }
+            }
+            PutWindowProblem::Late { window, block, closed } => {
+                Self::Late { window: window.0, block: block.0, closed: closed.0 }
+            }
+        }
+    }
+}
+
 fn latest_window(latest: &Option<u64>) -> String {
     latest.map_or_else(|| "none committed yet".into(), |w| format!("the latest is for window {w}"))
 }
@@ -199,45 +226,30 @@ impl WindowView {
         Ok(Self::judge(window, timing, &at_close, &head))
     }
 
-    /// Judges each peer: its commitment naming `window` as of the put window's end, else (to
-    /// explain the rejection) as of the head.
+    /// Judges each peer ([`protocol::commitment::judge_put_window`]): its commitment naming
+    /// `window` as of the put window's end, else (to explain the rejection) as of the head.
     pub fn judge(window: u64, timing: WindowTiming, at_close: &PeerBook, head: &PeerBook) -> Self {
+        let latest = |p: &Peer| -> Result<Option<WindowCommitAt>, CommitmentError> {
+            p.commitment.as_ref().map(|c| c.window.as_ref().map(WindowCommit::at)).map_err(Clone::clone)
+        };
         let mut entries = BTreeMap::new();
         for (&uid, peer) in &head.peers {
-            let judged = |p: &Peer| -> Result<Committed, CommitProblem> {
-                let c = p.commitment.as_ref().map_err(|e| CommitProblem::Commitment(e.clone()))?;
-                let w = c
-                    .window
-                    .filter(|w| w.window == window)
-                    .ok_or(CommitProblem::NotCommitted { window, latest: c.window.map(|w| w.window) })?;
-                match timing.judge(Window(window), Block(w.block)) {
-                    CommitTiming::OnTime => Ok(Committed {
-                        uid,
-                        hotkey: p.hotkey,
-                        credentials: c.credentials.clone(),
-                        hash: w.hash,
-                        block: w.block,
-                        extrinsic_index: w.extrinsic_index,
-                    }),
-                    CommitTiming::Early { block, opens } => {
-                        Err(CommitProblem::Early { window, block: block.0, opens: opens.0 })
-                    }
-                    CommitTiming::Late { block, closed } => {
-                        Err(CommitProblem::Late { window, block: block.0, closed: closed.0 })
-                    }
-                }
-            };
             // The same hotkey at the end of the put window (a uid re-registered since has a new
             // hotkey, whose commitments say nothing about this window).
             let at_close_peer = at_close.get(uid).filter(|p| p.hotkey == peer.hotkey);
-            let entry = match at_close_peer.map(judged) {
-                Some(Ok(c)) => Ok(c),
-                Some(Err(e @ CommitProblem::Early { .. })) => Err(e),
-                // Not there in time: say why from the head (late, or never).
-                _ => match judged(peer) {
-                    Ok(_) => Err(CommitProblem::NotCommitted { window, latest: None }),
-                    Err(e) => Err(e),
-                },
+            let judged = judge_put_window(Window(window), &timing, at_close_peer.map(latest), latest(peer));
+            let entry = match (judged, at_close_peer.map(|p| &p.commitment)) {
+                (Ok(c), Some(Ok(on_chain))) => Ok(Committed {
+                    uid,
+                    hotkey: peer.hotkey,
+                    credentials: on_chain.credentials.clone(),
+                    hash: c.field.hash.0,
+                    block: c.position.block.0,
+                    extrinsic_index: c.position.extrinsic_index,
+                }),
+                // (Not reached: an on-time verdict comes from a usable commitment at the close.)
+                (Ok(_), _) => Err(CommitProblem::NotCommitted { window, latest: None }),
+                (Err(problem), _) => Err(CommitProblem::from(problem)),
             };
             entries.insert(uid, entry);
         }

@@ -6,8 +6,9 @@
 //! admin key does anything.
 //!
 //! ```no_run
-//! # fn demo() -> Result<(), neuron::storage::local::LocalS3Error> {
-//! use neuron::storage::{BucketKeys, LocalS3, LocalS3Config};
+//! # fn demo() -> Result<(), neuron::testkit::local_s3::LocalS3Error> {
+//! use neuron::storage::BucketKeys;
+//! use neuron::testkit::local_s3::{LocalS3, LocalS3Config};
 //! let keys = BucketKeys::generate();
 //! let s3 = LocalS3::start(LocalS3Config::new("/tmp/s3-data").with_bucket(&keys))?;
 //! println!("S3 at {}", s3.endpoint()); // http://127.0.0.1:PORT
