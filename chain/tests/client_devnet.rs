@@ -45,6 +45,8 @@ fn register_commit_weights_and_metagraph_on_the_dev_chain() {
         let netuid = make_subnet(&client, &alice, &owner_hot).await;
         assert!(head(&client).await.subnet_exists(netuid).await.unwrap());
         assert_eq!(head(&client).await.uid_of(netuid, &owner_hot.public()).await.unwrap(), Some(0));
+        // The owner's hotkey as validators read it to burn to (weights: `owner_uid`).
+        assert_eq!(head(&client).await.subnet_owner_hotkey(netuid).await.unwrap(), Some(owner_hot.public()));
 
         // Two hotkeys register, paid by two coldkeys.
         let burn = head(&client).await.burn(netuid).await.unwrap();

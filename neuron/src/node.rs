@@ -230,11 +230,6 @@ impl Node {
         Ok(())
     }
 
-    /// The first block of `window`.
-    pub fn window_start(&self, window: u64) -> u64 {
-        self.timing.start(protocol::Window(window)).0
-    }
-
     /// Replays the outer steps this node misses before `window` (a restart, a late start), if
     /// any; a failure is logged, and the window goes on with the model as it is.
     pub async fn catch_up_before(&mut self, window: u64) {

@@ -18,11 +18,13 @@ pub struct Leader {
     pub credentials: BucketCredentials,
 }
 
-/// Neurons and commitments read at one block.
+/// Neurons, commitments and the subnet owner read at one block.
 #[derive(Debug, Clone)]
 pub struct Roster {
     pub metagraph: Metagraph,
     pub book: PeerBook,
+    /// The subnet owner's uid (the uid of `SubnetOwnerHotkey`), if its hotkey holds one.
+    pub owner_uid: Option<u16>,
 }
 
 impl Roster {
@@ -32,7 +34,9 @@ impl Roster {
         let metagraph = at.metagraph(netuid).await?;
         let commitments = at.commitments(netuid).await?;
         let book = PeerBook::from_parts(&metagraph, metagraph.block, &commitments);
-        Ok(Self { metagraph, book })
+        let owner = at.subnet_owner_hotkey(netuid).await?;
+        let owner_uid = owner.and_then(|k| metagraph.uid_of(&k));
+        Ok(Self { metagraph, book, owner_uid })
     }
 
     /// Every neuron as the peer rules see it.

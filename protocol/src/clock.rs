@@ -70,6 +70,13 @@ impl WindowTiming {
         Block(self.put_window(window).closes.0.saturating_add(1))
     }
 
+    /// The block whose hash is window `window`'s public randomness (which uids are evaluated, the
+    /// random batches, each uid's evaluation batches; PROTOCOL.md §5): the first block after its
+    /// put window closes, so no miner knows it before its commitment for `window` is final.
+    pub fn seed_block(&self, window: Window) -> Block {
+        self.processable_from(window)
+    }
+
     /// Judges a commitment naming `window` included in `block`.
     pub fn judge(&self, window: Window, block: Block) -> CommitTiming {
         let PutWindow { opens, closes } = self.put_window(window);
@@ -96,6 +103,9 @@ mod tests {
         assert_eq!(T.window_of(Block(50)), Window(5));
         assert_eq!(T.start(Window(5)), Block(50));
         assert_eq!(T.processable_from(Window(4)), Block(54));
+        // The seed comes after the last block in which a commitment for the window counts.
+        assert_eq!(T.seed_block(Window(4)), Block(54));
+        assert!(!T.put_window(Window(4)).contains(T.seed_block(Window(4))));
     }
 
     #[test]

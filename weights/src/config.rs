@@ -137,8 +137,11 @@ pub struct GauntletConfig {
     pub peer_list_window_margin: u64,
 
     // ── Weights ──
-    /// The uid that receives the burned share (templar `burn_uid` = 1).
-    pub burn_uid: Uid,
+    /// The uid that receives the burned share. Unset (the default): the subnet owner's uid, which
+    /// the validator reads from the chain every window (`SubnetOwnerHotkey`). Templar fixed it at
+    /// 1, the owner's uid on its own subnet; on any other subnet that would pay whoever holds
+    /// uid 1.
+    pub burn_uid: Option<Uid>,
     /// Share of the weight burned (`burn_rate` = 0.5).
     pub burn_rate: f64,
     /// Share of the non-burned weight that goes to the gather ranks (`gather_share` = 0.75).
@@ -198,7 +201,7 @@ impl Default for GauntletConfig {
             minimum_peers: 1,
             peer_replacement_frequency: 2,
             peer_list_window_margin: 1,
-            burn_uid: 1,
+            burn_uid: None,
             burn_rate: 0.5,
             gather_share: 0.75,
             gather_top_ratio: 2.0,
@@ -322,7 +325,7 @@ mod tests {
         assert_eq!((c.openskill_beta, c.openskill_tau), (7.0, 0.1));
         assert_eq!((c.binary_score_ma_alpha, c.bma_threshold, c.bma_warmup_windows), (0.05, 0.10, 10));
         assert_eq!((c.gather_peer_count, c.reserve_peer_count, c.uids_per_window), (20, 10, 20));
-        assert_eq!((c.burn_uid, c.burn_rate, c.gather_share, c.reserve_decay_ratio), (1, 0.5, 0.75, 0.5));
+        assert_eq!((c.burn_uid, c.burn_rate, c.gather_share, c.reserve_decay_ratio), (None, 0.5, 0.75, 0.5));
         assert_eq!(c.idx_overlap_threshold, 0.4);
     }
 

@@ -38,6 +38,9 @@ pub struct GatherReport {
 /// The start of window `window`'s processing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WindowStart {
+    /// The subnet owner's uid as the chain has it (the burned share goes there unless
+    /// `burn_uid` is configured); `None` if the chain names none.
+    pub owner_uid: Option<Uid>,
     /// The window being processed (the chain is in `window + 1`).
     pub window: u64,
     /// Outer steps applied so far (copycat penalties start at `copycat_start_global_step`).
@@ -52,7 +55,7 @@ pub struct WindowStart {
     pub copycats: Vec<CopycatFinding>,
     /// Steps behind of every peer of the gather list in force (`None`: no usable debug slice).
     pub gather_sync: Vec<(Uid, Option<f64>)>,
-    /// Public randomness for the evaluation sample (hash of the first block of `window + 1`).
+    /// Public randomness for the evaluation sample (the hash of the first block after the window's put window closed).
     pub seed: [u8; 32],
 }
 
@@ -340,6 +343,7 @@ impl Gauntlet {
             planned: Vec::new(),
             attempted: Vec::new(),
             events: Vec::new(),
+            owner_uid: input.owner_uid,
         });
 
         self.observe_hotkeys(&input.hotkeys);
@@ -487,7 +491,8 @@ impl Gauntlet {
         }
 
         let scores: Vec<(Uid, f64)> = self.state.evaluated.iter().map(|&u| (u, self.final_score(u))).collect();
-        let weights = weight_vector(&scores, &self.weight_shape());
+        let owner = self.state.in_progress.as_ref().and_then(|p| p.owner_uid);
+        let weights = weight_vector(&scores, &self.weight_shape(owner));
         self.state.weights = weights.iter().map(|&(u, w)| (u, ExactF64(w))).collect();
 
         let events = self.state.in_progress.take().map(|p| p.events).unwrap_or_default();
@@ -504,10 +509,11 @@ impl Gauntlet {
         })
     }
 
-    /// The shape of the weight vector under this configuration.
-    pub fn weight_shape(&self) -> WeightShape {
+    /// The shape of the weight vector under this configuration, in a window whose subnet owner
+    /// is `owner_uid`.
+    pub fn weight_shape(&self, owner_uid: Option<Uid>) -> WeightShape {
         WeightShape {
-            burn_uid: self.config.burn_uid,
+            burn_uid: self.config.burn_uid.or(owner_uid),
             burn_rate: self.config.burn_rate,
             gather_share: self.config.gather_share,
             gather_count: self.config.gather_peer_count,

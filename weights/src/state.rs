@@ -114,6 +114,10 @@ pub struct WindowProgress {
     pub attempted: Vec<Uid>,
     /// Rules applied so far this window.
     pub events: Vec<PenaltyEvent>,
+    /// The subnet owner's uid in this window, from the chain (the burn goes there unless
+    /// configured otherwise).
+    #[serde(default)]
+    pub owner_uid: Option<Uid>,
 }
 
 /// The whole Gauntlet state.

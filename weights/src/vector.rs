@@ -18,7 +18,8 @@ use crate::Uid;
 /// The shape of the vector; [`crate::GauntletConfig`] holds the defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WeightShape {
-    pub burn_uid: Uid,
+    /// Who receives the burned share; `None`: nobody (the share goes to the miners).
+    pub burn_uid: Option<Uid>,
     pub burn_rate: f64,
     pub gather_share: f64,
     pub gather_count: usize,
@@ -46,9 +47,12 @@ pub fn linspace(start: f64, end: f64, steps: usize) -> Vec<f64> {
 /// The weight of every uid that gets one, sorted by uid, all positive. `scores` are final scores
 /// (non-finite and non-positive ones get nothing; the burn uid is never ranked as a miner).
 pub fn weight_vector(scores: &[(Uid, f64)], shape: &WeightShape) -> Vec<(Uid, f64)> {
-    let burn = if shape.burn_rate.is_finite() { shape.burn_rate.clamp(0.0, 1.0) } else { 0.0 };
+    let burn = match shape.burn_uid {
+        Some(_) if shape.burn_rate.is_finite() => shape.burn_rate.clamp(0.0, 1.0),
+        _ => 0.0,
+    };
     let mut ranked: Vec<(Uid, f64)> =
-        scores.iter().copied().filter(|&(u, s)| s.is_finite() && s > 0.0 && u != shape.burn_uid).collect();
+        scores.iter().copied().filter(|&(u, s)| s.is_finite() && s > 0.0 && Some(u) != shape.burn_uid).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     ranked.dedup_by_key(|x| x.0);
     let gather: Vec<Uid> = ranked.iter().take(shape.gather_count).map(|x| x.0).collect();
@@ -82,10 +86,10 @@ pub fn weight_vector(scores: &[(Uid, f64)], shape: &WeightShape) -> Vec<(Uid, f6
     if non_burn > 0.0 && non_burn.is_finite() {
         let scale = (1.0 - burn) / non_burn;
         out.iter_mut().for_each(|x| x.1 *= scale);
-        out.push((shape.burn_uid, burn));
+        out.extend(shape.burn_uid.map(|u| (u, burn)));
     } else {
         out.clear();
-        out.push((shape.burn_uid, 1.0));
+        out.extend(shape.burn_uid.map(|u| (u, 1.0)));
     }
     out.retain(|x| x.1 > 0.0);
     out.sort_by_key(|x| x.0);
@@ -123,7 +127,7 @@ mod tests {
 
     fn shape() -> WeightShape {
         WeightShape {
-            burn_uid: 1,
+            burn_uid: Some(1),
             burn_rate: 0.5,
             gather_share: 0.75,
             gather_count: 20,

@@ -13,6 +13,8 @@ use weights::{
 
 fn start(window: u64, active: &[Uid]) -> WindowStart {
     WindowStart {
+        // The subnet owner (the burn uid) is uid 1, as on templar's subnet.
+        owner_uid: Some(1),
         window,
         global_step: 100,
         hotkeys: Vec::new(),
@@ -687,4 +689,32 @@ fn weights_from_final_scores_with_burn_and_u16_form() {
     assert_eq!(u16w.iter().find(|x| x.0 == 1).unwrap().1, 65535, "the largest weight maps to 65535");
     assert_eq!(g.weights(), s.weights);
     assert!(!g.weights_due(7));
+}
+
+#[test]
+fn the_burn_goes_to_the_chains_subnet_owner_unless_configured() {
+    let with = |config: GauntletConfig| {
+        let state = GauntletState {
+            peers: [(5, scored(0.8, 1.0)), (6, scored(0.4, 1.0))].into_iter().collect(),
+            evaluated: [5, 6].into_iter().collect(),
+            start_window: Some(1),
+            ..GauntletState::default()
+        };
+        Gauntlet::from_state(config, &ProtocolConfig::default(), state).unwrap()
+    };
+    let weights_after = |mut g: Gauntlet, owner: Option<Uid>| {
+        run_window(&mut g, &WindowStart { owner_uid: owner, ..start(4, &[5, 6]) }, |_| EvalOutcome::Missing);
+        g.weights()
+    };
+    let of = |w: &[(Uid, f64)], uid: Uid| w.iter().find(|x| x.0 == uid).map(|x| x.1);
+    // Default: the owner's uid in the window, as the chain has it.
+    let w = weights_after(with(GauntletConfig::default()), Some(7));
+    assert_eq!((of(&w, 7), of(&w, 1)), (Some(0.5), None), "{w:?}");
+    // Configured: that uid, whoever owns the subnet.
+    let w = weights_after(with(GauntletConfig { burn_uid: Some(3), ..GauntletConfig::default() }), Some(7));
+    assert_eq!((of(&w, 3), of(&w, 7)), (Some(0.5), None), "{w:?}");
+    // No owner on chain and none configured: nothing is burned, the miners share everything.
+    let w = weights_after(with(GauntletConfig::default()), None);
+    assert!(w.iter().all(|x| x.0 == 5 || x.0 == 6), "{w:?}");
+    assert!((w.iter().map(|x| x.1).sum::<f64>() - 1.0).abs() < 1e-12, "{w:?}");
 }

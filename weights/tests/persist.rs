@@ -25,6 +25,8 @@ fn window_start(w: u64) -> WindowStart {
     };
     let gather_sync = intended.iter().map(|&u| (u, rng.gen_bool(0.9).then(|| rng.gen_range(0.0..3.0)))).collect();
     WindowStart {
+        // The subnet owner (the burn uid) is uid 1, as on templar's subnet.
+        owner_uid: Some(1),
         window: w,
         global_step: w,
         hotkeys: (0..60u16).map(|u| (u, weights::Hotkey([(u as u8) ^ u8::from(w == 9 && u == 7); 32]))).collect(),

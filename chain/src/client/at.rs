@@ -114,6 +114,13 @@ impl ChainAt {
         self.storage(calls::SUBTENSOR, "Uids", (netuid, hotkey.0)).await
     }
 
+    /// The subnet owner's hotkey (`SubnetOwnerHotkey`: the hotkey `register_network` named),
+    /// `None` for a subnet that does not exist.
+    pub async fn subnet_owner_hotkey(&self, netuid: u16) -> Result<Option<PublicKey>, ChainError> {
+        let key = self.storage::<_, [u8; 32]>(calls::SUBTENSOR, "SubnetOwnerHotkey", (netuid,)).await?;
+        Ok(key.map(PublicKey))
+    }
+
     pub async fn subnet_exists(&self, netuid: u16) -> Result<bool, ChainError> {
         Ok(self.storage::<_, bool>(calls::SUBTENSOR, "NetworksAdded", (netuid,)).await?.unwrap_or(false))
     }

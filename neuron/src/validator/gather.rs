@@ -21,7 +21,7 @@ pub struct WindowGather {
     pub window: u64,
     pub roster: Roster,
     pub is_leader: bool,
-    /// The window's public randomness: the hash of the first block of `window + 1`.
+    /// The window's public randomness: the hash of the first block after its put window closed.
     pub seed: [u8; 32],
     pub active: Vec<u16>,
     /// The gather list in force and its reserves.
@@ -57,6 +57,7 @@ impl WindowGather {
     pub fn window_start(&self, node: &Node, gauntlet: &Gauntlet) -> WindowStart {
         let hotkeys = self.roster.metagraph.neurons.iter().map(|n| (n.uid, n.hotkey.into())).collect();
         WindowStart {
+            owner_uid: self.roster.owner_uid,
             window: self.window,
             global_step: node.global_step,
             hotkeys,
@@ -80,7 +81,7 @@ pub async fn gather(node: &Node, gauntlet: &Gauntlet, window: u64, metrics: &Met
     let active = roster.active_miners(&validators, node.uid, window);
     let leader = roster.leader();
     let is_leader = leader.as_ref().is_some_and(|l| l.uid == node.uid);
-    let seed = node.chain.block_hash(node.window_start(window + 1)).await?;
+    let seed = node.chain.block_hash(node.timing.seed_block(protocol::Window(window)).0).await?;
     let list = match &leader {
         Some(l) => node.peer_list(l, window).await,
         None => None,

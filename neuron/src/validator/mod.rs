@@ -9,8 +9,9 @@
 //! 4. [`publish`]: the outer step, and as the leader the bundle, the peer list and checkpoints;
 //!    the debug slice, the saved state and the window's status line.
 //!
-//! All randomness comes from the hash of the first block of `w + 1`, so anyone can recompute
-//! which uids were evaluated on which samples. State (model and Gauntlet scores) is saved after
+//! All randomness comes from the hash of the first block after the put window of `w` closed
+//! ([`protocol::WindowTiming::seed_block`]): public, so anyone can recompute which uids were
+//! evaluated on which samples, and unknown to every miner until its commitment is final. State (model and Gauntlet scores) is saved after
 //! every window; a restart resumes where it stopped.
 
 pub mod evaluate;

@@ -208,18 +208,8 @@ impl Localnet {
             let dir = out.join("nodes").join(name);
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir)?;
-            let config = node_config(
-                &options,
-                &chain.ws_url(),
-                netuid,
-                owner_uid,
-                &wallets,
-                name,
-                &s3.endpoint(),
-                bucket,
-                &data,
-                &dir,
-            );
+            let config =
+                node_config(&options, &chain.ws_url(), netuid, &wallets, name, &s3.endpoint(), bucket, &data, &dir);
             let config_path = dir.join("config.toml");
             std::fs::write(&config_path, config.to_toml())?;
             tracing::info!(name, %role, uid, "registered");
@@ -339,7 +329,6 @@ fn node_config(
     o: &LocalnetOptions,
     ws_url: &str,
     netuid: u16,
-    owner_uid: u16,
     wallets: &Path,
     name: &str,
     s3_endpoint: &str,
@@ -381,7 +370,6 @@ fn node_config(
     c.validator.eval_batches = 2;
     c.validator.eval_batch_size = o.batch_size;
     c.validator.validator_stake_threshold = 100 * TAO;
-    c.gauntlet.burn_uid = owner_uid;
     // A short run: the rules that wait for history in production start early here.
     c.gauntlet.bma_warmup_windows = 2;
     // Not from the very first outer step: in the first window every miner starts from the same
