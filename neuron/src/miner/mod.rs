@@ -102,7 +102,7 @@ impl MinerWindows for Honest {
         window: u64,
         metrics: &Metrics,
     ) -> Result<MinerWindow> {
-        let trained = train::train(node, clock, window, node.uid, metrics).await?;
+        let trained = train::train(node, clock, window, train::Assignment::honest(node), metrics).await?;
         let compressed = train::compress(node, window, &trained.delta)?;
         let mut out = trained.report(window, &compressed);
         publish::publish(node, clock, window, compressed, metrics).await?;

@@ -41,16 +41,31 @@ impl Trained {
     }
 }
 
-/// Trains on the sample pool of `(netuid, sample_uid, window)` (an honest miner's own uid).
+/// What to train on: the sample pool of `(netuid, sample_uid, window)` (an honest miner's own
+/// uid) for `steps` inner steps (an honest miner's `train.inner_steps`).
+#[derive(Debug, Clone, Copy)]
+pub struct Assignment {
+    pub sample_uid: u16,
+    pub steps: usize,
+}
+
+impl Assignment {
+    /// An honest miner's assignment.
+    pub fn honest(node: &Node) -> Self {
+        Self { sample_uid: node.uid, steps: node.config.train.inner_steps }
+    }
+}
+
+/// Trains on `assignment` in window `window`.
 pub async fn train(
     node: &mut Node,
     clock: &BlockClock,
     window: u64,
-    sample_uid: u16,
+    assignment: Assignment,
     metrics: &Metrics,
 ) -> Result<Trained> {
     let train = &node.config.train;
-    let (steps, batch) = (train.inner_steps, train.batch_size);
+    let (steps, batch, sample_uid) = (assignment.steps, train.batch_size, assignment.sample_uid);
     let pool =
         sample_pool(node.netuid, sample_uid, window, node.data.len(), train.pool_size.max((steps * batch) as u64));
     let samples = &pool[..(steps * batch).min(pool.len())];

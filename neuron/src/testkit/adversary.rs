@@ -29,6 +29,14 @@ pub enum Adversary {
     Malformed,
     /// Trains on samples that are not its assignment.
     Freeloader,
+    /// Uploads its honest update negated.
+    SignFlip,
+    /// Takes one inner step instead of H.
+    Lazy,
+    /// Uploads its honest update ×0.01 (the right direction, no real work's size).
+    Tiny,
+    /// Publishes the leading validator's debug slice as its own (a fake sync score).
+    SyncSpoof,
 }
 
 impl Adversary {
@@ -41,11 +49,26 @@ impl Adversary {
             Self::Late => "late",
             Self::Malformed => "malformed",
             Self::Freeloader => "freeloader",
+            Self::SignFlip => "sign-flip",
+            Self::Lazy => "lazy",
+            Self::Tiny => "tiny",
+            Self::SyncSpoof => "sync-spoof",
         }
     }
 
-    pub const ALL: [Adversary; 7] =
-        [Self::Noise, Self::Scaled, Self::Stale, Self::Copycat, Self::Late, Self::Malformed, Self::Freeloader];
+    pub const ALL: [Adversary; 11] = [
+        Self::Noise,
+        Self::Scaled,
+        Self::Stale,
+        Self::Copycat,
+        Self::Late,
+        Self::Malformed,
+        Self::Freeloader,
+        Self::SignFlip,
+        Self::Lazy,
+        Self::Tiny,
+        Self::SyncSpoof,
+    ];
 
     /// The kind named `name` (as [`Adversary::name`] writes it).
     pub fn from_name(name: &str) -> Option<Self> {
@@ -60,6 +83,23 @@ impl Adversary {
         }
     }
 
+    /// Inner steps per window, for an honest `h`.
+    pub fn inner_steps(self, h: usize) -> usize {
+        match self {
+            Self::Lazy => 1,
+            _ => h,
+        }
+    }
+
+    /// Whether it publishes its payload the honest way (commit in time, then upload): the kinds
+    /// that cheat in what they upload or in their debug slice, not in how they publish.
+    pub fn publishes_honestly(self) -> bool {
+        matches!(
+            self,
+            Self::Noise | Self::Scaled | Self::Freeloader | Self::SignFlip | Self::Lazy | Self::Tiny | Self::SyncSpoof
+        )
+    }
+
     /// Replaces the honest pseudo-gradient before compression.
     pub fn distort(self, delta: &Tensor) -> Result<Tensor> {
         Ok(match self {
@@ -69,6 +109,8 @@ impl Adversary {
                 noise.f_mul(&scale)?
             }
             Self::Scaled => delta.f_mul_scalar(100.0)?,
+            Self::SignFlip => delta.f_neg()?,
+            Self::Tiny => delta.f_mul_scalar(0.01)?,
             _ => delta.shallow_clone(),
         })
     }
@@ -121,4 +163,19 @@ pub async fn copy_of(node: &Node, bucket: &crate::storage::Bucket, window: u64, 
     let mut object = node.encode_payload(window, theirs.params)?;
     sign(node, &mut object)?;
     Ok(object)
+}
+
+/// Re-signs the leading validator's debug slice of `window` as this node's own (the sync-spoof
+/// adversary). `Ok(false)` while the leader has not published it.
+pub async fn spoof_debug(node: &Node, window: u64) -> Result<bool> {
+    let roster = node.roster().await?;
+    let Some(leader) = roster.leader() else { return Ok(false) };
+    let bucket = node.s3.reader(&node.endpoint, &leader.credentials);
+    let key = node.key(ObjectKey::debug(window, leader.uid));
+    let Ok(got) = bucket.get_capped(&key, crate::signed::MAX_SIGNED_OBJECT as u64).await else { return Ok(false) };
+    let mut slice: crate::signed::DebugSlice = crate::signed::open(&got.bytes, &leader.hotkey)?;
+    slice.uid = node.uid;
+    let bytes = crate::signed::sign(&slice, &node.hotkey)?;
+    node.bucket.put(&node.key(ObjectKey::debug(window, node.uid)), bytes.into()).await?;
+    Ok(true)
 }

@@ -43,19 +43,26 @@ impl MinerWindows for Dishonest {
         window: u64,
         metrics: &Metrics,
     ) -> Result<MinerWindow> {
-        let sample_uid = self.kind.training_uid(node.uid);
-        let trained = train::train(node, clock, window, sample_uid, metrics).await?;
+        let assignment = train::Assignment {
+            sample_uid: self.kind.training_uid(node.uid),
+            steps: self.kind.inner_steps(node.config.train.inner_steps),
+        };
+        let trained = train::train(node, clock, window, assignment, metrics).await?;
         let delta = self.kind.distort(&trained.delta)?;
         let compressed = train::compress(node, window, &delta)?;
         let mut out = trained.report(window, &compressed);
-        match self.kind {
-            // Dishonest in what they upload, honest in how.
-            Adversary::Noise | Adversary::Scaled | Adversary::Freeloader => {
-                miner::publish::publish(node, clock, window, compressed, metrics).await?;
-            }
-            _ => {
-                node.wait_for_put_window(clock, window).await?;
-                self.misbehave(node, clock, window, compressed.object).await?;
+        if self.kind.publishes_honestly() {
+            miner::publish::publish(node, clock, window, compressed, metrics).await?;
+        } else {
+            node.wait_for_put_window(clock, window).await?;
+            self.misbehave(node, clock, window, compressed.object).await?;
+        }
+        if self.kind == Adversary::SyncSpoof {
+            // The validators read this window's predecessor's slices once this put window closes;
+            // the leader published its own while processing that window.
+            if let Some(prev) = window.checked_sub(1) {
+                let spoofed = adversary::spoof_debug(node, prev).await?;
+                tracing::info!(window = prev, spoofed, "debug slice replaced by the leader's (adversarially)");
             }
         }
         miner::finish_window(node, clock, window, metrics, &mut out).await?;
@@ -84,7 +91,7 @@ impl Dishonest {
                 object
             }
             Adversary::Copycat => copy_first_miner(node, clock, window).await?.unwrap_or(object),
-            Adversary::Noise | Adversary::Scaled | Adversary::Freeloader => object,
+            _ => object,
         };
         let block = adversary::publish_raw(node, window, bytes).await?;
         tracing::info!(window, adversary = self.kind.name(), commit_block = block, "published (adversarially)");
